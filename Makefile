@@ -1,0 +1,34 @@
+# The two commands of the README: `make run` (the simulated city) and `make test` (everything).
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test setup lint typecheck unit clean
+
+run: setup
+	$(VENV)/bin/hotline110 demo
+
+test: setup lint typecheck
+	$(PY) -m pytest -q
+
+setup: $(STAMP)
+
+$(STAMP): setup.cfg pyproject.toml scripts/install-system-deps
+	scripts/install-system-deps
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: setup
+	$(VENV)/bin/mypy acd conference sip engine metrics demo
+
+unit: setup
+	$(PY) -m pytest -q tests/unit
+
+clean:
+	rm -rf $(VENV) var *.egg-info

@@ -1,0 +1,66 @@
+"""Worker-side media plumbing: one leg's audio port in the member's pjsua2 conference bridge.
+
+Runs on the member's pj thread only. The pure `conference.bridge.Bridge` decides what is
+linked to what; this module knows how pjsua2 does it (`AudioMedia.startTransmit`) and keeps the
+Python references pjsua2 needs kept alive until the call is over.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+import pjsua2 as pj
+
+
+class LegMedia:
+    """The audio side of one call leg."""
+
+    def __init__(self) -> None:
+        self.audio: Any = None
+        self.stats: dict[str, Any] | None = None
+
+    def attach(self, call: Any) -> bool:
+        """Find the leg's active audio stream; True when it newly became available."""
+        info = call.getInfo()
+        for index, media in enumerate(info.media):
+            if media.type == pj.PJMEDIA_TYPE_AUDIO and media.status == pj.PJSUA_CALL_MEDIA_ACTIVE:
+                fresh = self.audio is None
+                self.audio = call.getAudioMedia(index)
+                return fresh
+        return False
+
+    def link(self, other: LegMedia) -> None:
+        """Both directions: each side hears the other."""
+        self.audio.startTransmit(other.audio)
+        other.audio.startTransmit(self.audio)
+
+    def listen_to(self, source: Any) -> None:
+        """Let this leg hear a player (the announcement)."""
+        if self.audio is not None:
+            source.startTransmit(self.audio)
+
+    def stop_listening_to(self, source: Any) -> None:
+        if self.audio is not None:
+            # the leg's port may already be gone: then there is nothing left to stop
+            with contextlib.suppress(pj.Error):
+                source.stopTransmit(self.audio)
+
+    def capture_stats(self, call: Any, stream_index: int) -> None:
+        """Read RTP counters while the stream still exists (onStreamDestroyed)."""
+        try:
+            stat = call.getStreamStat(stream_index)
+            info = call.getStreamInfo(stream_index)
+        except pj.Error:
+            return
+        rtcp = stat.rtcp
+        self.stats = {
+            "codec": f"{info.codecName}/{info.codecClockRate}",
+            "rx_packets": int(rtcp.rxStat.pkt),
+            "tx_packets": int(rtcp.txStat.pkt),
+            "rx_lost": int(rtcp.rxStat.loss),
+            "rx_jitter_ms": float(rtcp.rxStat.jitterUsec.mean) / 1000.0,
+        }
+
+    def release(self) -> None:
+        self.audio = None

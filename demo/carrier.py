@@ -1,0 +1,157 @@
+"""The simulated city's carrier: SIPp placing emergency calls on the trunk.
+
+SIPp is the real thing a carrier test uses. This wrapper writes its working files (the
+scenario with the hold times filled in, and the caller's voice as raw G.711 µ-law, made here so
+no binary sits in the repository), runs it, and reads its statistics file at the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import csv
+import math
+import signal
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+TONE_FILE = "tone_pcmu.raw"
+
+
+def ulaw(sample: int) -> int:
+    """G.711 µ-law encoding of one signed 16-bit sample."""
+    bias, clip = 0x84, 32635
+    sign = 0x80 if sample < 0 else 0
+    magnitude = min(abs(sample), clip) + bias
+    exponent = 7
+    for bit in range(7, -1, -1):
+        if magnitude & (1 << (bit + 7)):
+            exponent = bit
+            break
+    mantissa = (magnitude >> (exponent + 3)) & 0x0F
+    return ~(sign | (exponent << 4) | mantissa) & 0xFF
+
+
+def write_tone(path: Path, hz: float = 440.0, seconds: float = 10.0, level: float = 0.3) -> None:
+    """A sine tone as raw µ-law at 8 kHz (what SIPp's rtp_stream plays, as payload type 0)."""
+    count = int(8000 * seconds)
+    path.write_bytes(
+        bytes(
+            ulaw(int(level * 32767 * math.sin(2 * math.pi * hz * n / 8000))) for n in range(count)
+        )
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class CarrierResult:
+    returncode: int
+    successful: int
+    failed: int
+    created: int
+
+
+class Carrier:
+    """One SIPp run placing calls at `rate` per second (all of `calls`, or until stopped)."""
+
+    def __init__(
+        self,
+        *,
+        workdir: Path,
+        target: str,
+        sip_port: int,
+        media_port: int,
+        control_port: int,
+        rate: float,
+        calls: int | None,
+        hold_ms: tuple[int, int],
+        called: str = "110",
+        caller_prefix: str = "1390000",
+        max_concurrent: int = 400,
+        transport: str = "u1",
+    ) -> None:
+        self.workdir = workdir
+        self.target = target
+        self.sip_port = sip_port
+        self.media_port = media_port
+        self.control_port = control_port
+        self.rate = rate
+        self.calls = calls
+        self.hold_ms = hold_ms
+        self.called = called
+        self.caller_prefix = caller_prefix
+        self.max_concurrent = max_concurrent
+        self.transport = transport
+        self.stats_file = workdir / "carrier-stats.csv"
+        self._process: asyncio.subprocess.Process | None = None
+
+    def prepare(self) -> Path:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        tone = self.workdir / TONE_FILE
+        if not tone.exists():
+            write_tone(tone)
+        template = resources.files("demo").joinpath("scenarios/carrier_uac.xml").read_text()
+        scenario = self.workdir / "carrier_uac.xml"
+        low, high = self.hold_ms
+        scenario.write_text(
+            template.replace("HOLD_MIN_MS", str(low)).replace("HOLD_MAX_MS", str(max(low, high)))
+        )
+        return scenario
+
+    async def start(self) -> None:
+        scenario = self.prepare()
+        with contextlib.suppress(FileNotFoundError):
+            self.stats_file.unlink()
+        args = [
+            "sipp", self.target, "-sf", str(scenario), "-s", self.called,
+            "-set", "caller_prefix", self.caller_prefix,
+            "-i", "127.0.0.1", "-mi", "127.0.0.1",
+            "-p", str(self.sip_port), "-mp", str(self.media_port), "-cp", str(self.control_port),
+            "-t", self.transport,
+            "-r", _rate(self.rate), "-rp", "1000", "-l", str(self.max_concurrent),
+            "-nostdin", "-trace_stat", "-stf", str(self.stats_file), "-fd", "1",
+            "-recv_timeout", "60000", "-nr",
+        ]  # fmt: skip
+        if self.calls is not None:
+            args += ["-m", str(self.calls), "-timeout", f"{int(self.calls / self.rate) + 120}s"]
+        self._log = (self.workdir / "carrier.log").open("wb")
+        self._process = await asyncio.create_subprocess_exec(
+            *args,
+            cwd=self.workdir,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=self._log,
+        )
+
+    async def wait(self) -> CarrierResult:
+        assert self._process is not None
+        code = await self._process.wait()
+        self._log.close()
+        return self.result(code)
+
+    async def stop(self) -> CarrierResult:
+        """Stop placing calls; SIPp ends the calls in progress (SIGUSR1 = soft exit)."""
+        if self._process is None:
+            return CarrierResult(-1, 0, 0, 0)
+        if self._process.returncode is None:
+            self._process.send_signal(signal.SIGUSR1)
+            try:
+                await asyncio.wait_for(self._process.wait(), 30.0)
+            except TimeoutError:
+                self._process.kill()
+        return await self.wait()
+
+    def result(self, code: int) -> CarrierResult:
+        successful = failed = created = 0
+        with contextlib.suppress(OSError, StopIteration, KeyError, ValueError):
+            with self.stats_file.open(newline="") as handle:
+                rows = list(csv.DictReader(handle, delimiter=";"))
+            last = rows[-1]
+            successful = int(last["SuccessfulCall(C)"])
+            failed = int(last["FailedCall(C)"])
+            created = int(last["TotalCallCreated"])
+        return CarrierResult(code, successful, failed, created)
+
+
+def _rate(rate: float) -> str:
+    return f"{rate:.3f}".rstrip("0").rstrip(".")

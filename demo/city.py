@@ -1,0 +1,176 @@
+"""The simulated city: real SIP callers on the trunk, real SIP seat phones, the real engine.
+
+`hotline110 demo` starts a seat farm (pjsua2 phones that answer like call-takers), the engine
+on embedded defaults with those seats logged in and ready, and SIPp as the carrier placing
+calls at the chosen rate. It shows a live status line and, for a fixed number of calls, ends
+with one summary line:
+
+    offered=N answered=N within_3s=N abandoned=N failed=N p50_answer_ms=X p99_answer_ms=Y
+
+`offered` counts the calls the carrier placed; a call the front refused before it reached the
+engine counts as failed, so the line adds up from the caller's side.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from demo.carrier import Carrier, CarrierResult
+from demo.seatfarm import SeatFarm
+from engine.app import Engine
+from engine.settings import SeatSettings, Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DemoPlan:
+    calls: int | None
+    """Calls to place; None = keep calling until interrupted."""
+    rate: float
+    seats: int
+    hold_ms: tuple[int, int]
+    answer_delay: tuple[float, float] = (0.2, 0.8)
+    port_base: int = 24000
+    """Demo ports: trunk base+60, front internal base+70, RPC base+72, pool SIP base+100..,
+    seats base+400.., carrier base+500.., pool RTP base+2000.., seat RTP base+4500..."""
+
+
+def demo_settings(base: Settings, plan: DemoPlan, farm: SeatFarm) -> Settings:
+    """Embedded defaults moved onto the demo's ports, with the farm's seats ready."""
+    p = plan.port_base
+    seats = tuple(
+        SeatSettings(
+            id=seat_id, contact=farm.contact(seat_id), agent=f"agent-{seat_id}", ready=True
+        )
+        for seat_id in farm.seat_ids()
+    )
+    return dataclasses.replace(
+        base,
+        trunk=dataclasses.replace(base.trunk, port=p + 60),
+        front=dataclasses.replace(base.front, internal_port=p + 70, rpc_port=p + 72),
+        pool=dataclasses.replace(base.pool, sip_port_base=p + 100, rtp_port_base=p + 2000),
+        seats=seats,
+    )
+
+
+def status_line(summary: dict[str, Any]) -> str:
+    return (
+        f"offered {summary['offered']:>5}  answered {summary['answered']:>5}  "
+        f"within 3 s {summary['within_3s']:>5}  queued {summary['queued']:>3}  "
+        f"p50 {summary['p50_answer_ms']:>4} ms  p99 {summary['p99_answer_ms']:>4} ms  |  "
+        f"seats ready {summary['seats_ready']:>3} talking {summary['seats_talking']:>3}  |  "
+        f"pool warm {summary['pool_warm']:>3} busy {summary['pool_busy']:>3}"
+    )
+
+
+def summary_line(summary: dict[str, Any], carrier: CarrierResult, placed: int | None) -> str:
+    offered = max(summary["offered"], placed or 0, carrier.created)
+    never_reached = max(0, offered - summary["offered"])
+    failed = summary["failed"] + never_reached
+    return (
+        f"offered={offered} answered={summary['answered']} within_3s={summary['within_3s']} "
+        f"abandoned={summary['abandoned']} failed={failed} "
+        f"p50_answer_ms={summary['p50_answer_ms']} p99_answer_ms={summary['p99_answer_ms']}"
+    )
+
+
+async def run_demo(base: Settings, plan: DemoPlan, out: TextIO = sys.stdout) -> str:
+    """Run the simulated city; return the summary line (also printed) when it ends."""
+    workdir = Path(base.state_dir).resolve() / "demo"
+    farm = SeatFarm(
+        seats=plan.seats,
+        sip_port_base=plan.port_base + 400,
+        rtp_port_base=plan.port_base + 4500,
+        workdir=workdir / "seats",
+        answer_delay=plan.answer_delay,
+    )
+    await farm.start()
+    engine: Engine | None = None
+    carrier: Carrier | None = None
+    status: asyncio.Task[None] | None = None
+    try:
+        settings = demo_settings(base, plan, farm)
+        engine = Engine(settings)
+        await engine.start()
+        runner = asyncio.create_task(engine.run())
+        carrier = Carrier(
+            workdir=workdir / "carrier",
+            target=f"{settings.trunk.address}:{settings.trunk.port}",
+            sip_port=plan.port_base + 500,
+            media_port=plan.port_base + 510,
+            control_port=plan.port_base + 501,
+            rate=plan.rate,
+            calls=plan.calls,
+            hold_ms=plan.hold_ms,
+        )
+        await carrier.start()
+        status = asyncio.create_task(_show_status(engine, out))
+        try:
+            result = await _wait_carrier(carrier, runner)
+        except asyncio.CancelledError:
+            result = await carrier.stop()
+        await _drain(engine, timeout=15.0)
+        line = summary_line(engine.summary(), result, plan.calls)
+        if status is not None:
+            status.cancel()
+        _clear_status(out)
+        print(line, file=out, flush=True)
+        runner.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await runner
+        return line
+    finally:
+        if status is not None:
+            status.cancel()
+        if carrier is not None:
+            with contextlib.suppress(Exception):
+                await carrier.stop()
+        if engine is not None:
+            await engine.stop()
+        await farm.stop()
+
+
+async def _wait_carrier(carrier: Carrier, runner: asyncio.Task[None]) -> CarrierResult:
+    waiter = asyncio.create_task(carrier.wait())
+    done, _ = await asyncio.wait({waiter, runner}, return_when=asyncio.FIRST_COMPLETED)
+    if waiter not in done:
+        waiter.cancel()
+        runner.result()  # raises what stopped the engine
+        raise RuntimeError("the engine stopped")
+    return waiter.result()
+
+
+async def _drain(engine: Engine, timeout: float) -> None:
+    """Let calls in progress finish (their BYEs cross the engine after SIPp exits)."""
+    deadline = time.monotonic() + timeout
+    while engine.router.calls and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+
+
+async def _show_status(engine: Engine, out: TextIO) -> None:
+    tty = out.isatty()
+    tick = 0
+    while True:
+        await asyncio.sleep(1.0)
+        tick += 1
+        line = status_line(engine.summary())
+        if tty:
+            out.write("\r\033[K" + line)
+            out.flush()
+        elif tick % 5 == 0:
+            print(line, file=out, flush=True)
+
+
+def _clear_status(out: TextIO) -> None:
+    if out.isatty():
+        out.write("\r\033[K")
+        out.flush()

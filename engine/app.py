@@ -1,0 +1,197 @@
+"""The composition root: front, pool, ACD, call router, HTTP, wired and supervised.
+
+Start order matters: the front first (members are useless without it), then the pool (its
+warm reserve must be ready before the trunk is worth anything), then HTTP. Stop runs in
+reverse. While running, a TaskGroup supervises the long-lived parts; if one fails for good
+(the fork server dies, the front cannot be restarted) the engine stops rather than pretending
+to serve.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+from acd.distributor import AcdConfig, Distributor, SeatConfig
+from acd.seats import SeatState
+from aiohttp import web
+
+from acd import events as acd
+from engine.calls import ANSWER_TARGET, CallRouter
+from engine.http import build_app
+from engine.settings import Settings, expand_seats
+from metrics.registry import Metrics
+from sip import slots as sl
+from sip.front import Front, RpcError
+from sip.pool import Pool
+
+log = logging.getLogger(__name__)
+FRONT_STATS_TTL = 1.0
+
+
+class Engine:
+    """hotline110's engine process."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.run_dir = Path(settings.state_dir).resolve()
+        self.metrics = Metrics()
+        self.seats = expand_seats(settings.seats, settings.front)
+        a = settings.acd
+        self.acd = Distributor(
+            AcdConfig(
+                ring_timeout=a.ring_timeout,
+                announce_after=a.announce_after,
+                wrap_up=a.wrap_up,
+                max_waiting=a.max_waiting,
+                retry_after=a.retry_after,
+                max_no_answer=a.max_no_answer,
+            ),
+            [SeatConfig(seat_id=seat.seat_id, contact=seat.contact) for seat in self.seats],
+        )
+        self.front = Front(settings, self.run_dir)
+        self.pool = Pool(settings, self.run_dir, self.front, self._on_member_event)
+        self.router = CallRouter(self.acd, self.pool.send, self.metrics)
+        self.started_at = time.monotonic()
+        self._runner: web.AppRunner | None = None
+        self._front_stats_at = 0.0
+        self._restarts_seen = 0
+
+    def _on_member_event(self, event: Any) -> None:
+        self.router.on_member_event(event)
+
+    async def start(self) -> None:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        await self.front.start()
+        self.front.on_restart(self.pool.resync_front)
+        await self.pool.start()
+        app = build_app(self)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        http = self.settings.http
+        site = web.TCPSite(self._runner, http.address, http.port)
+        await site.start()
+        self._log_in_configured_agents()
+        t = self.settings.trunk
+        log.info(
+            "hotline110 up: trunk %s:%d (udp+tcp), %d seats, pool %d slots (%d warm), http %s:%d",
+            t.address,
+            t.port,
+            len(self.seats),
+            self.settings.pool.size,
+            self.settings.pool.warm,
+            http.address,
+            http.port,
+        )
+
+    def _log_in_configured_agents(self) -> None:
+        now = time.monotonic()
+        for seat in self.seats:
+            if seat.agent:
+                self.router.agent(
+                    acd.AgentLoggedIn(at=now, seat_id=seat.seat_id, agent_id=seat.agent)
+                )
+                if seat.ready:
+                    self.router.agent(acd.AgentWentReady(at=now, seat_id=seat.seat_id))
+
+    async def run(self) -> None:
+        """Serve until cancelled or until a vital part fails."""
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self.front.supervise())
+            group.create_task(self.pool.run())
+
+    async def stop(self) -> None:
+        self.router.stop()
+        if self._runner is not None:
+            await self._runner.cleanup()
+        await self.pool.stop()
+        await self.front.stop()
+
+    # -- read side -----------------------------------------------------------------------------
+
+    async def refresh_metrics(self) -> None:
+        m = self.metrics
+        now = time.monotonic()
+        if now - self._front_stats_at >= FRONT_STATS_TTL:
+            self._front_stats_at = now
+            try:
+                m.front.stats = await self.front.statistics()
+                m.front.up = 1.0
+            except RpcError:
+                m.front.up = 0.0
+        m.front.restarts = self.front.restarts
+        waiting = self.acd.waiting()
+        m.queue_length.set(len(waiting))
+        m.queue_oldest.set(max((now - w.arrived_at for w in waiting), default=0.0))
+        m.calls_active.set(len(self.router.calls))
+        counts = self.acd.counts_by_state()
+        for state in SeatState:
+            m.agents.labels(state.name.lower().replace("_", "-")).set(counts.get(state, 0))
+        for state, count in self.pool.core.counts().items():
+            m.pool_members.labels(state.value).set(count)
+        restarts = self.pool.core.restarts
+        if restarts > self._restarts_seen:
+            m.pool_restarts.inc(restarts - self._restarts_seen)
+            self._restarts_seen = restarts
+        starts, self.pool.member_starts = self.pool.member_starts, []
+        for seconds in starts:
+            m.member_start.observe(seconds)
+
+    def health(self) -> dict[str, Any]:
+        warm = self.pool.core.count(sl.SlotState.WARM)
+        ok = self.front.up and warm > 0
+        return {
+            "status": "ok" if ok else "degraded",
+            "front_up": self.front.up,
+            "pool_warm": warm,
+            "pool_busy": self.pool.core.count(sl.SlotState.BUSY),
+            "uptime_seconds": round(time.monotonic() - self.started_at, 1),
+        }
+
+    def summary(self) -> dict[str, Any]:
+        """The figures of the status line and the demo's summary."""
+        tally = self.router.tally
+        times = sorted(tally.answer_times)
+        counts = self.acd.counts_by_state()
+        return {
+            "offered": tally.offered,
+            "answered": tally.answered,
+            "within_3s": tally.within_target,
+            "abandoned": tally.abandoned,
+            "failed": tally.failed + tally.refused,
+            "refused": tally.refused,
+            "queued": len(self.acd.waiting()),
+            "active": len(self.router.calls),
+            "p50_answer_ms": _percentile_ms(times, 0.50),
+            "p99_answer_ms": _percentile_ms(times, 0.99),
+            "answer_target_s": ANSWER_TARGET,
+            "seats_ready": counts.get(SeatState.READY, 0),
+            "seats_talking": counts.get(SeatState.TALKING, 0),
+            "pool_warm": self.pool.core.count(sl.SlotState.WARM),
+            "pool_busy": self.pool.core.count(sl.SlotState.BUSY),
+        }
+
+
+def _percentile_ms(ordered: list[float], q: float) -> int:
+    if not ordered:
+        return 0
+    if len(ordered) == 1:
+        return round(ordered[0] * 1000)
+    cut = statistics.quantiles(ordered, n=100, method="inclusive")
+    return round(cut[int(q * 100) - 1] * 1000)
+
+
+async def serve(settings: Settings) -> None:
+    """Run the engine until cancelled (Ctrl-C), always stopping its children."""
+    engine = Engine(settings)
+    try:
+        await engine.start()
+        await engine.run()
+    finally:
+        with contextlib.suppress(Exception):
+            await engine.stop()

@@ -1,0 +1,274 @@
+"""The call router: the shell between the pool's members and the ACD core.
+
+Member events become ACD events; ACD actions become member commands. It also keeps the
+per-call record the operators and the demo read (when offered, announced, answered, how it
+ended) and counts everything into the metrics. It makes no routing decision of its own: who
+answers, when to announce, when to refuse is the `acd.distributor.Distributor`'s business.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from acd.distributor import Distributor
+
+from acd import events as acd
+from metrics.registry import Metrics
+from sip import messages as msg
+from sip.pool import MemberLost
+
+log = logging.getLogger(__name__)
+ANSWER_TARGET = 3.0
+KEEP_FINISHED = 2000
+
+
+@dataclass(slots=True)
+class CallRecord:
+    """What the engine knows of one call (kept a while after it ends, for the API)."""
+
+    call_id: str
+    caller: str
+    trunk: str
+    offered_at: float
+    sip_call_id: str = ""
+    location: dict[str, object] | None = None
+    location_error: str = ""
+    announced_at: float | None = None
+    answered_at: float | None = None
+    seat_id: str = ""
+    ended_at: float | None = None
+    outcome: str = ""  # answered | abandoned | failed | refused (after the end)
+    reason: str = ""
+    rings: list[tuple[float, str, str]] = field(default_factory=list)
+
+    def view(self) -> dict[str, object]:
+        answer = None if self.answered_at is None else round(self.answered_at - self.offered_at, 4)
+        return {
+            "call_id": self.call_id,
+            "caller": self.caller,
+            "trunk": self.trunk,
+            "sip_call_id": self.sip_call_id,
+            "location": self.location,
+            "location_error": self.location_error,
+            "offered_at": self.offered_at,
+            "announced": self.announced_at is not None,
+            "answer_seconds": answer,
+            "seat_id": self.seat_id or None,
+            "ended": self.ended_at is not None,
+            "outcome": self.outcome or None,
+            "reason": self.reason,
+            "rings": [
+                {"at": at, "seat_id": seat, "outcome": what} for at, seat, what in self.rings
+            ],
+        }
+
+
+@dataclass(slots=True)
+class Tally:
+    """Running totals for the status line and the demo summary."""
+
+    offered: int = 0
+    answered: int = 0
+    within_target: int = 0
+    abandoned: int = 0
+    failed: int = 0
+    refused: int = 0
+    answer_times: deque[float] = field(default_factory=lambda: deque(maxlen=100_000))
+
+
+class CallRouter:
+    """Feeds the ACD from member events and carries out its actions on the members."""
+
+    def __init__(
+        self,
+        distributor: Distributor,
+        send: Callable[[str, msg.Message], bool],
+        metrics: Metrics,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.acd = distributor
+        self.send = send
+        self.metrics = metrics
+        self.clock = clock
+        self.calls: dict[str, CallRecord] = {}
+        self.finished: deque[CallRecord] = deque(maxlen=KEEP_FINISHED)
+        self.tally = Tally()
+        self._timer: asyncio.TimerHandle | None = None
+
+    # -- input from the pool ----------------------------------------------------------------
+
+    def on_member_event(self, event: msg.Message) -> None:
+        """Called by the pool for every member event (on the event loop)."""
+        try:
+            self._on_member_event(event)
+        except Exception:  # one bad event must not stop the router for every other call
+            log.exception("router failed on %r", event)
+
+    def _on_member_event(self, event: msg.Message) -> None:
+        if isinstance(event, msg.CallOffered):
+            record = CallRecord(
+                call_id=event.call_id,
+                caller=event.caller,
+                trunk=event.trunk,
+                offered_at=event.at,
+                sip_call_id=event.sip_call_id,
+                location=event.location,
+                location_error=event.location_error,
+            )
+            self.calls[event.call_id] = record
+            self.tally.offered += 1
+            self.metrics.offered.labels(event.trunk).inc()
+            log.info("[call %s] offered from %r via %s", event.call_id, event.caller, event.trunk)
+            self._feed(acd.CallArrived(at=event.at, call_id=event.call_id, caller=event.caller))
+        elif isinstance(event, msg.SeatRinging):
+            self.metrics.responses.labels("1xx").inc()
+        elif isinstance(event, msg.SeatAnswered):
+            self._ring_outcome(event.call_id, event.seat_id, "answered", event.at)
+            self._feed(acd.SeatAnswered(at=event.at, call_id=event.call_id, seat_id=event.seat_id))
+        elif isinstance(event, msg.SeatFailed):
+            outcome = "busy" if event.status == 486 else "failed"
+            self._ring_outcome(event.call_id, event.seat_id, outcome, event.at)
+            self._feed(
+                acd.SeatRingFailed(
+                    at=event.at, call_id=event.call_id, seat_id=event.seat_id, status=event.status
+                )
+            )
+        elif isinstance(event, msg.CallerAnswered):
+            self.metrics.responses.labels("2xx").inc()
+            record = self.calls.get(event.call_id)
+            if record is not None and event.announcement:
+                record.announced_at = event.at
+                self.metrics.announced.labels(record.trunk).inc()
+        elif isinstance(event, msg.LegStats):
+            leg = "caller" if event.leg == "caller" else "seat"
+            self.metrics.rtp_packets.labels(leg, "rx").inc(event.rx_packets)
+            self.metrics.rtp_packets.labels(leg, "tx").inc(event.tx_packets)
+            self.metrics.rtp_lost.labels(leg).inc(max(0, event.rx_lost))
+        elif isinstance(event, msg.CallEnded):
+            self._ended(event.call_id, event.at, event.ended_by, event.status, event.reason)
+        elif isinstance(event, MemberLost):
+            self._ended(event.call_id, event.at, "lost", 0, event.reason)
+
+    def _ended(self, call_id: str, at: float, ended_by: str, status: int, reason: str) -> None:
+        record = self.calls.pop(call_id, None)
+        if record is None:
+            return
+        record.ended_at, record.reason = at, reason
+        if ended_by == "lost":
+            record.outcome = "failed"
+            self.tally.failed += 1
+            self.metrics.failed.labels(record.trunk, "member-died").inc()
+            self._feed(acd.CallFailed(at=at, call_id=call_id, reason=reason))
+        elif record.outcome == "refused":
+            pass  # counted when refused; the ACD has already forgotten it
+        elif record.answered_at is not None:
+            record.outcome = "answered"
+            self._feed(acd.CallEnded(at=at, call_id=call_id))
+        elif ended_by == "caller":
+            record.outcome = "abandoned"
+            self.tally.abandoned += 1
+            self.metrics.abandoned.labels(record.trunk).inc()
+            self._feed(acd.CallAbandoned(at=at, call_id=call_id))
+        else:
+            record.outcome = "failed"
+            self.tally.failed += 1
+            self.metrics.failed.labels(record.trunk, "ended-unanswered").inc()
+            self._feed(acd.CallFailed(at=at, call_id=call_id, reason=reason or ended_by))
+        log.info("[call %s] ended (%s, by %s): %s", call_id, record.outcome, ended_by, reason)
+        self.finished.append(record)
+
+    def _ring_outcome(self, call_id: str, seat_id: str, outcome: str, at: float) -> None:
+        self.metrics.seat_rings.labels(outcome).inc()
+        record = self.calls.get(call_id)
+        if record is not None:
+            record.rings.append((at, seat_id, outcome))
+
+    # -- agents (from the REST API) ---------------------------------------------------------
+
+    def agent(self, event: acd.AcdEvent) -> None:
+        """Apply an agent request; AcdError propagates to the caller (HTTP 404/409)."""
+        self._feed(event)
+
+    # -- the core's actions ------------------------------------------------------------------
+
+    def _feed(self, event: acd.AcdEvent) -> None:
+        self._execute(self.acd.handle(event))
+
+    def _execute(self, actions: list[acd.AcdAction]) -> None:
+        for action in actions:
+            if isinstance(action, acd.RingSeat):
+                log.info("[call %s] ringing seat %s", action.call_id, action.seat_id)
+                record = self.calls.get(action.call_id)
+                if record is not None:
+                    record.rings.append((self.clock(), action.seat_id, "ringing"))
+                self.send(action.call_id, msg.RingSeat(seat_id=action.seat_id, uri=action.contact))
+            elif isinstance(action, acd.CancelRing):
+                # ring-no-answer, the caller left while it rang, or a late answer to drop
+                self.metrics.seat_rings.labels("cancelled").inc()
+                self.send(action.call_id, msg.CancelSeat(seat_id=action.seat_id))
+            elif isinstance(action, acd.ConnectSeat):
+                self._connected(action.call_id, action.seat_id)
+                self.send(action.call_id, msg.Connect(seat_id=action.seat_id))
+            elif isinstance(action, acd.Announce):
+                self.send(action.call_id, msg.Announce())
+            elif isinstance(action, acd.RejectCall):
+                record = self.calls.get(action.call_id)
+                if record is not None:
+                    record.outcome = "refused"
+                    self.tally.refused += 1
+                    self.metrics.failed.labels(record.trunk, action.reason).inc()
+                self.metrics.responses.labels(f"{action.status // 100}xx").inc()
+                log.warning("[call %s] refused: %s", action.call_id, action.reason)
+                self.send(
+                    action.call_id,
+                    msg.HangUp(
+                        status=action.status,
+                        reason="Service Unavailable",
+                        retry_after=action.retry_after,
+                    ),
+                )
+        self._rearm()
+
+    def _connected(self, call_id: str, seat_id: str) -> None:
+        record = self.calls.get(call_id)
+        if record is None:
+            return
+        now = self.clock()
+        record.answered_at, record.seat_id = now, seat_id
+        wait = now - record.offered_at
+        self.tally.answered += 1
+        self.tally.answer_times.append(wait)
+        if wait <= ANSWER_TARGET:
+            self.tally.within_target += 1
+        self.metrics.answered.labels(record.trunk).inc()
+        self.metrics.answer_time.labels(record.trunk).observe(wait)
+        log.info("[call %s] connected to seat %s after %.0f ms", call_id, seat_id, wait * 1000)
+
+    # -- the core's clock ---------------------------------------------------------------------
+
+    def _rearm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        deadline = self.acd.next_deadline()
+        if deadline is None:
+            return
+        loop = asyncio.get_running_loop()
+        self._timer = loop.call_later(max(0.0, deadline - self.clock()), self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        try:
+            self._execute(self.acd.on_deadline(self.clock()))
+        except Exception:
+            log.exception("ACD deadline handling failed")
+            self._rearm()
+
+    def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()

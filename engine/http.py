@@ -1,0 +1,210 @@
+"""HTTP: the REST API for agents and operators, and /metrics for Prometheus (aiohttp).
+
+Handlers only translate: JSON in, an ACD event or a query out. Agent requests the ACD refuses
+come back as 404/409 with the ACD's reason; malformed bodies get 400; bodies over 64 KiB 413.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from acd.errors import AcdError
+from aiohttp import web
+
+from acd import events as acd
+
+if TYPE_CHECKING:
+    from engine.app import Engine
+
+log = logging.getLogger(__name__)
+MAX_BODY = 64 * 1024
+ENGINE_KEY = web.AppKey("engine", object)
+
+
+def build_app(engine: Engine) -> web.Application:
+    app = web.Application(client_max_size=MAX_BODY, middlewares=[_errors])
+    app[ENGINE_KEY] = engine
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/healthz", health)
+    app.router.add_get("/api/status", status)
+    app.router.add_get("/api/seats", seats)
+    app.router.add_get("/api/seats/{seat_id}", seat)
+    app.router.add_post("/api/seats/{seat_id}/login", login)
+    app.router.add_post("/api/seats/{seat_id}/logout", logout)
+    app.router.add_post("/api/seats/{seat_id}/ready", ready)
+    app.router.add_post("/api/seats/{seat_id}/not-ready", not_ready)
+    app.router.add_get("/api/queue", queue)
+    app.router.add_get("/api/calls", calls)
+    app.router.add_get("/api/calls/{call_id}", call)
+    app.router.add_get("/api/pool", pool)
+    return app
+
+
+def _engine(request: web.Request) -> Engine:
+    return request.app[ENGINE_KEY]  # type: ignore[return-value]
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    return web.json_response(data, status=status, dumps=lambda d: json.dumps(d, default=str))
+
+
+@web.middleware
+async def _errors(request: web.Request, handler: Any) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except AcdError as exc:
+        return _json({"error": str(exc)}, status=exc.status_hint)
+    except web.HTTPRequestEntityTooLarge:
+        return _json({"error": f"body larger than {MAX_BODY} bytes"}, status=413)
+    except web.HTTPException as exc:
+        if exc.status >= 400:
+            return _json({"error": exc.reason}, status=exc.status)
+        raise
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    if not request.can_read_body:
+        return {}
+    raw = await request.read()
+    if not raw.strip():
+        return {}
+    try:
+        body = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise web.HTTPBadRequest(reason=f"body is not JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise web.HTTPBadRequest(reason="body must be a JSON object")
+    return body
+
+
+def _text(body: dict[str, Any], key: str, *, required: bool) -> str:
+    value = body.get(key, "")
+    if not isinstance(value, str) or len(value) > 200:
+        raise web.HTTPBadRequest(reason=f"'{key}' must be a string of at most 200 characters")
+    if required and not value.strip():
+        raise web.HTTPBadRequest(reason=f"'{key}' is required")
+    return value.strip()
+
+
+async def metrics(request: web.Request) -> web.Response:
+    engine = _engine(request)
+    await engine.refresh_metrics()
+    return web.Response(
+        body=engine.metrics.render(), headers={"Content-Type": "text/plain; version=0.0.4"}
+    )
+
+
+async def health(request: web.Request) -> web.Response:
+    engine = _engine(request)
+    report = engine.health()
+    return _json(report, status=200 if report["status"] == "ok" else 503)
+
+
+async def status(request: web.Request) -> web.Response:
+    return _json(_engine(request).summary())
+
+
+def _seat_view(view: Any) -> dict[str, Any]:
+    return {
+        "seat_id": view.seat_id,
+        "contact": view.contact,
+        "agent_id": view.agent_id,
+        "state": view.state.name.lower().replace("_", "-"),
+        "reason": view.reason,
+        "since": view.since,
+        "call_id": view.call_id,
+        "answered": view.answered,
+        "missed": view.missed,
+    }
+
+
+async def seats(request: web.Request) -> web.Response:
+    return _json([_seat_view(view) for view in _engine(request).acd.seats()])
+
+
+async def seat(request: web.Request) -> web.Response:
+    view = _engine(request).acd.seat(request.match_info["seat_id"])
+    data = _seat_view(view)
+    data["history"] = [
+        {"at": at, "from": old.name.lower(), "to": new.name.lower(), "reason": reason}
+        for at, old, new, reason in view.history
+    ]
+    return _json(data)
+
+
+async def _agent(request: web.Request, event: acd.AcdEvent) -> web.Response:
+    engine = _engine(request)
+    engine.router.agent(event)
+    return _json(_seat_view(engine.acd.seat(request.match_info["seat_id"])))
+
+
+async def login(request: web.Request) -> web.Response:
+    body = await _body(request)
+    agent = _text(body, "agent", required=True)
+    seat_id = request.match_info["seat_id"]
+    return await _agent(
+        request, acd.AgentLoggedIn(at=time.monotonic(), seat_id=seat_id, agent_id=agent)
+    )
+
+
+async def logout(request: web.Request) -> web.Response:
+    seat_id = request.match_info["seat_id"]
+    return await _agent(request, acd.AgentLoggedOut(at=time.monotonic(), seat_id=seat_id))
+
+
+async def ready(request: web.Request) -> web.Response:
+    seat_id = request.match_info["seat_id"]
+    return await _agent(request, acd.AgentWentReady(at=time.monotonic(), seat_id=seat_id))
+
+
+async def not_ready(request: web.Request) -> web.Response:
+    body = await _body(request)
+    reason = _text(body, "reason", required=False) or "break"
+    seat_id = request.match_info["seat_id"]
+    return await _agent(
+        request, acd.AgentWentNotReady(at=time.monotonic(), seat_id=seat_id, reason=reason)
+    )
+
+
+async def queue(request: web.Request) -> web.Response:
+    now = time.monotonic()
+    return _json(
+        [
+            {
+                "call_id": view.call_id,
+                "caller": view.caller,
+                "priority": view.priority,
+                "wait_seconds": round(now - view.arrived_at, 3),
+                "announced": view.announced,
+                "ringing_seat": view.ringing_seat,
+            }
+            for view in _engine(request).acd.waiting()
+        ]
+    )
+
+
+async def calls(request: web.Request) -> web.Response:
+    router = _engine(request).router
+    which = request.query.get("state", "active")
+    if which not in ("active", "finished"):
+        raise web.HTTPBadRequest(reason="state must be 'active' or 'finished'")
+    records = router.calls.values() if which == "active" else reversed(router.finished)
+    return _json([record.view() for record in records])
+
+
+async def call(request: web.Request) -> web.Response:
+    router = _engine(request).router
+    call_id = request.match_info["call_id"]
+    record = router.calls.get(call_id) or next(
+        (r for r in router.finished if r.call_id == call_id), None
+    )
+    if record is None:
+        raise web.HTTPNotFound(reason=f"no call {call_id!r}")
+    return _json(record.view())
+
+
+async def pool(request: web.Request) -> web.Response:
+    return _json(_engine(request).pool.snapshot())

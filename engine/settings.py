@@ -1,0 +1,322 @@
+"""The engine's configuration: a frozen dataclass tree, read from TOML and checked once.
+
+Every field has a default (the embedded defaults: everything on 127.0.0.1, a simulated city);
+a config file only names what differs. Any unknown key, wrong type or impossible value is
+reported as `file:line key: problem` (ConfigError) and the CLI exits with status 2.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engine.errors import ConfigError
+from engine.tomlpos import locate
+
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _doc(text: str) -> dict[str, str]:
+    return {"doc": text}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TrunkSettings:
+    name: str = field(default="carrier", metadata=_doc("Trunk name, used in metrics labels."))
+    address: str = field(default="127.0.0.1", metadata=_doc("Front address the carrier sends to."))
+    port: int = field(default=5060, metadata=_doc("Trunk port, UDP and TCP."))
+    allow: tuple[str, ...] = field(
+        default=("127.0.0.1/32",), metadata=_doc("Source networks allowed to send to the trunk.")
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FrontSettings:
+    mode: str = field(
+        default="embedded", metadata=_doc("'embedded' (we run Kamailio) or 'external'.")
+    )
+    kamailio: str = field(default="/usr/sbin/kamailio", metadata=_doc("Kamailio binary."))
+    module_path: str = field(
+        default="/usr/lib/x86_64-linux-gnu/kamailio/modules", metadata=_doc("Kamailio modules.")
+    )
+    internal_address: str = field(default="127.0.0.1", metadata=_doc("Members/seats side."))
+    internal_port: int = field(default=5070, metadata=_doc("Members/seats side UDP port."))
+    internal_allow: tuple[str, ...] = field(
+        default=("127.0.0.0/8",), metadata=_doc("Networks of members and seat phones.")
+    )
+    rpc_address: str = field(default="127.0.0.1", metadata=_doc("JSON-RPC (HTTP) address."))
+    rpc_port: int = field(default=5072, metadata=_doc("JSON-RPC (HTTP) port."))
+    rpc_url: str = field(default="", metadata=_doc("External mode: the front's JSON-RPC URL."))
+    member_timeout_ms: int = field(
+        default=800, metadata=_doc("No reply from a member: try the next.")
+    )
+    seat_timeout_ms: int = field(default=2000, metadata=_doc("No reply from a seat phone."))
+    ping_interval: int = field(default=5, metadata=_doc("OPTIONS probing of silent members, s."))
+    per_source_rate: int = field(default=150, metadata=_doc("pike: requests/s from one source."))
+    invite_rate: int = field(default=100, metadata=_doc("ratelimit: trunk INVITEs/s in all."))
+    retry_after: int = field(default=10, metadata=_doc("Retry-After on the front's 503s, s."))
+    udp_children: int = field(default=4, metadata=_doc("Kamailio UDP worker processes."))
+    tcp_children: int = field(default=2, metadata=_doc("Kamailio TCP worker processes."))
+    log_level: int = field(default=1, metadata=_doc("Kamailio debug level (-1..3)."))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PoolSettings:
+    size: int = field(default=160, metadata=_doc("Slots: the most calls held at once."))
+    warm: int = field(default=16, metadata=_doc("Idle members kept started and ready."))
+    address: str = field(default="127.0.0.1", metadata=_doc("Members' SIP/RTP address."))
+    sip_port_base: int = field(default=21000, metadata=_doc("Slot i listens on base+i."))
+    rtp_port_base: int = field(default=23000, metadata=_doc("Slot i uses base+i*span..."))
+    rtp_ports_per_member: int = field(default=10, metadata=_doc("RTP+RTCP ports per member."))
+    codecs: tuple[str, ...] = field(
+        default=("PCMU/8000/1", "PCMA/8000/1", "G722/16000/1"),
+        metadata=_doc("Codecs in order of preference; all others are disabled."),
+    )
+    clock_rate: int = field(default=8000, metadata=_doc("Conference bridge clock, Hz."))
+    announcement: str = field(
+        default="config/sounds/queue-announcement.wav", metadata=_doc("Queue announcement WAV.")
+    )
+    restart_backoff: float = field(default=1.0, metadata=_doc("First wait after a crash loop, s."))
+    pj_log_level: int = field(default=1, metadata=_doc("pjsua2 log level in members."))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AcdSettings:
+    ring_timeout: float = field(default=8.0, metadata=_doc("Ring-no-answer after this many s."))
+    announce_after: float = field(default=2.0, metadata=_doc("Answer with the announcement, s."))
+    wrap_up: float = field(default=3.0, metadata=_doc("Wrap-up after a call, s."))
+    max_waiting: int = field(default=50, metadata=_doc("Waiting calls before refusing with 503."))
+    retry_after: int = field(default=10, metadata=_doc("Retry-After on refusal, s."))
+    max_no_answer: int = field(default=2, metadata=_doc("Misses before a seat goes not-ready."))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SeatSettings:
+    id: str = field(metadata=_doc("Seat id (with {n} when count > 1)."))
+    contact: str = field(default="", metadata=_doc("Static SIP URI of the seat phone."))
+    registered: str = field(default="", metadata=_doc("AOR user the phone registers at the front."))
+    agent: str = field(default="", metadata=_doc("Agent logged in at start ('' = nobody)."))
+    ready: bool = field(default=False, metadata=_doc("Put the agent ready at start."))
+    first: int = field(default=1, metadata=_doc("First {n}."))
+    count: int = field(default=1, metadata=_doc("How many seats this entry describes."))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HttpSettings:
+    address: str = field(default="127.0.0.1", metadata=_doc("REST API and /metrics address."))
+    port: int = field(default=8110, metadata=_doc("REST API and /metrics port."))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settings:
+    centre: str = field(default="hotline110", metadata=_doc("Name of the call centre."))
+    state_dir: str = field(default="var", metadata=_doc("Run-time files (front config, sockets)."))
+    log_level: str = field(default="INFO", metadata=_doc("Engine log level."))
+    trunk: TrunkSettings = field(default_factory=TrunkSettings)
+    front: FrontSettings = field(default_factory=FrontSettings)
+    pool: PoolSettings = field(default_factory=PoolSettings)
+    acd: AcdSettings = field(default_factory=AcdSettings)
+    http: HttpSettings = field(default_factory=HttpSettings)
+    seats: tuple[SeatSettings, ...] = ()
+    source: str = field(default="", metadata=_doc("The file this was read from (set by load)."))
+
+
+def load(path: str | Path) -> Settings:
+    """Read and check a TOML config file; raise ConfigError naming file, line and key."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(str(path), 0, "", f"cannot read: {exc.strerror}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(str(path), _toml_error_line(str(exc)), "", f"not TOML: {exc}") from None
+    settings = _build(Settings, data, (), str(path), text)
+    settings = dataclasses.replace(settings, source=str(path))
+    _check(settings, str(path), text)
+    return settings
+
+
+def resolve(settings: Settings, value: str) -> Path:
+    """A path from the config: absolute, or relative to the config file (else the package)."""
+    candidate = Path(value)
+    if candidate.is_absolute():
+        return candidate
+    if settings.source:
+        beside = Path(settings.source).resolve().parent / candidate
+        if beside.exists():
+            return beside
+        above = Path(settings.source).resolve().parent.parent / candidate
+        if above.exists():
+            return above
+    return PACKAGE_ROOT / candidate
+
+
+def _toml_error_line(message: str) -> int:
+    marker = "at line "
+    if marker in message:
+        digits = message.split(marker, 1)[1].split(",", 1)[0].split(")", 1)[0]
+        if digits.isdigit():
+            return int(digits)
+    return 0
+
+
+def _build(cls: type, data: Any, keypath: tuple[str | int, ...], file: str, text: str) -> Any:
+    dotted = ".".join(str(part) for part in keypath) or "(top level)"
+    if not isinstance(data, dict):
+        raise ConfigError(file, locate(text, keypath), dotted, "must be a table")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.name != "source"}
+    kwargs: dict[str, Any] = {}
+    for key, value in data.items():
+        here = (*keypath, key)
+        if key not in fields:
+            known = ", ".join(sorted(fields))
+            raise ConfigError(
+                file, locate(text, here), ".".join(map(str, here)), f"unknown key (known: {known})"
+            )
+        kwargs[key] = _convert(hints[key], value, here, file, text)
+    for name, f in fields.items():
+        if (
+            name not in kwargs
+            and f.default is dataclasses.MISSING
+            and (f.default_factory is dataclasses.MISSING)
+        ):
+            raise ConfigError(file, locate(text, keypath), f"{dotted}.{name}", "is required")
+    return cls(**kwargs)
+
+
+def _convert(hint: Any, value: Any, keypath: tuple[str | int, ...], file: str, text: str) -> Any:
+    dotted = ".".join(str(part) for part in keypath)
+
+    def bad(expected: str) -> ConfigError:
+        return ConfigError(
+            file, locate(text, keypath), dotted, f"must be {expected}, not {value!r}"
+        )
+
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, keypath, file, text)
+    origin = typing.get_origin(hint)
+    if origin is tuple:
+        (item,) = {a for a in typing.get_args(hint) if a is not Ellipsis}
+        if not isinstance(value, list):
+            raise bad("a list")
+        return tuple(
+            _convert(item, entry, (*keypath, index), file, text)
+            for index, entry in enumerate(value)
+        )
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise bad("true or false")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise bad("an integer")
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise bad("a number")
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise bad("a string")
+        return value
+    if isinstance(hint, types.UnionType):  # pragma: no cover - no optional fields yet
+        return value
+    raise bad(str(hint))
+
+
+def _check(settings: Settings, file: str, text: str) -> None:
+    """Cross-field rules that types alone cannot say."""
+
+    def fail(keypath: tuple[str | int, ...], problem: str) -> None:
+        raise ConfigError(file, locate(text, keypath), ".".join(map(str, keypath)), problem)
+
+    for section, names in (
+        ("trunk", ("port",)),
+        ("front", ("internal_port", "rpc_port")),
+        ("http", ("port",)),
+        ("pool", ("sip_port_base", "rtp_port_base")),
+    ):
+        for name in names:
+            port = getattr(getattr(settings, section), name)
+            if not 1 <= port <= 65535:
+                fail((section, name), f"{port} is not a port number")
+    if settings.front.mode not in ("embedded", "external"):
+        fail(("front", "mode"), "must be 'embedded' or 'external'")
+    if settings.front.mode == "external" and not settings.front.rpc_url:
+        fail(("front", "rpc_url"), "is required when front.mode is 'external'")
+    for section, name in (("trunk", "allow"), ("front", "internal_allow")):
+        for index, net in enumerate(getattr(getattr(settings, section), name)):
+            try:
+                ipaddress.ip_network(net, strict=False)
+            except ValueError:
+                fail((section, name, index), f"{net!r} is not a network (a.b.c.d/len)")
+    pool = settings.pool
+    if pool.size < 1 or not 0 <= pool.warm <= pool.size:
+        fail(("pool", "warm"), "needs 1 <= pool.size and 0 <= warm <= size")
+    if pool.sip_port_base + pool.size > 65535:
+        fail(("pool", "sip_port_base"), "the pool's SIP ports run past 65535")
+    if pool.rtp_ports_per_member < 2 or pool.rtp_ports_per_member % 2:
+        fail(("pool", "rtp_ports_per_member"), "must be an even number >= 2")
+    if pool.rtp_port_base + pool.size * pool.rtp_ports_per_member > 65535:
+        fail(("pool", "rtp_port_base"), "the pool's RTP ports run past 65535")
+    for name in ("ring_timeout", "announce_after", "wrap_up"):
+        if getattr(settings.acd, name) < 0:
+            fail(("acd", name), "must not be negative")
+    if settings.acd.max_waiting < 0 or settings.acd.max_no_answer < 1:
+        fail(("acd", "max_no_answer"), "max_waiting >= 0 and max_no_answer >= 1")
+    if not resolve(settings, pool.announcement).is_file():
+        fail(("pool", "announcement"), f"no such file: {pool.announcement}")
+    seen: set[str] = set()
+    for index, seat in enumerate(settings.seats):
+        if bool(seat.contact) == bool(seat.registered):
+            fail(("seats", index, "contact"), "give exactly one of contact or registered")
+        if seat.count < 1:
+            fail(("seats", index, "count"), "must be at least 1")
+        if seat.count > 1 and "{n}" not in seat.id:
+            fail(("seats", index, "id"), "needs {n} when count > 1")
+        for seat_id in (s.seat_id for s in expand_seats((seat,), settings.front)):
+            if seat_id in seen:
+                fail(("seats", index, "id"), f"seat {seat_id!r} is defined twice")
+            seen.add(seat_id)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SeatSpec:
+    """One concrete seat after expanding {n} ranges."""
+
+    seat_id: str
+    contact: str
+    agent: str
+    ready: bool
+
+
+def expand_seats(seats: tuple[SeatSettings, ...], front: FrontSettings) -> list[SeatSpec]:
+    """Concrete seats: {n} filled in; registered seats are rung through the front."""
+    result: list[SeatSpec] = []
+    for seat in seats:
+        for n in range(seat.first, seat.first + seat.count):
+
+            def fill(template: str, n: int = n) -> str:
+                return template.replace("{n}", str(n))
+
+            if seat.registered:
+                contact = (
+                    f"sip:{fill(seat.registered)}@{front.internal_address}:{front.internal_port}"
+                )
+            else:
+                contact = fill(seat.contact)
+            result.append(
+                SeatSpec(
+                    seat_id=fill(seat.id), contact=contact, agent=fill(seat.agent), ready=seat.ready
+                )
+            )
+    return result

@@ -1,0 +1,65 @@
+"""Find the line of a key in TOML text, so configuration errors can say `file:line`.
+
+tomllib gives values without positions. Config files are plain (tables, arrays of tables,
+`key = value` lines), so a line scan that tracks the current table is enough; when a key
+cannot be found the line of its table (or 0) is returned rather than a wrong guess.
+"""
+
+from __future__ import annotations
+
+import re
+
+_HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(?:#.*)?$")
+_KEY = re.compile(r"""^\s*("?)([A-Za-z0-9_\-]+)\1\s*=""")
+
+
+def locate(text: str, keypath: tuple[str | int, ...]) -> int:
+    """1-based line of `keypath` (names and array indexes), or of its table, or 0."""
+    names = [part for part in keypath if isinstance(part, str)]
+    if not names:
+        return 0
+    table_path, key = _split(keypath)
+    want_index = _array_index(keypath)
+    current: tuple[str, ...] = ()
+    counts: dict[tuple[str, ...], int] = {}
+    current_index = -1
+    table_line = 0
+    for number, line in enumerate(text.splitlines(), start=1):
+        header = _HEADER.match(line)
+        if header:
+            current = tuple(part.strip().strip('"') for part in header.group(2).split("."))
+            if header.group(1) == "[[":
+                counts[current] = counts.get(current, -1) + 1
+                current_index = counts[current]
+            else:
+                current_index = -1
+            if current == table_path and (want_index is None or want_index == current_index):
+                table_line = number
+            if current == (*table_path, key):
+                return number  # the key names a table of its own
+            continue
+        match = _KEY.match(line)
+        if not match or current != table_path:
+            continue
+        if want_index is not None and want_index != current_index:
+            continue
+        if match.group(2) == key:
+            return number
+    return table_line
+
+
+def _split(keypath: tuple[str | int, ...]) -> tuple[tuple[str, ...], str]:
+    """Table path and final key; array indexes are dropped (they are matched separately)."""
+    parts = [part for part in keypath if isinstance(part, str)]
+    if keypath and isinstance(keypath[-1], int):
+        # an item inside a list value: report the line of the list's key
+        return tuple(parts[:-1]), parts[-1]
+    return tuple(parts[:-1]), parts[-1]
+
+
+def _array_index(keypath: tuple[str | int, ...]) -> int | None:
+    """Index into an array of tables, when the path goes through one (e.g. seats.3.id)."""
+    for position, part in enumerate(keypath[:-1]):
+        if isinstance(part, int) and position > 0:
+            return part
+    return None

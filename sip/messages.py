@@ -1,0 +1,300 @@
+"""The one small, typed message set between the engine and its pool members.
+
+Each pool member is a process that owns one emergency call. It tells the engine what happened
+(events, past tense) and the engine tells it what to do (commands, imperative). Messages cross
+a Unix stream socket as one JSON object per line: `{"type": "<ClassName>", ...fields}`.
+Nothing pjsua2-specific crosses: only strings, numbers and plain dicts.
+
+Times (`at`) are `time.monotonic()` readings; on Linux that clock is shared by every process of
+the host, so engine and member times compare directly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from typing import Any, Final
+
+
+class MessageError(ValueError):
+    """A line from the peer is not a valid message (the connection is then dropped)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Message:
+    """Base of every message."""
+
+
+# -- member -> engine ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MemberReady(Message):
+    """The member's user agent is up and idle: it may be given a call."""
+
+    member_id: int
+    """Engine-assigned id of this member process (unique for the engine's lifetime)."""
+    slot: int
+    """The pool slot (fixed SIP port) the member serves."""
+    pid: int
+    """Operating-system process id."""
+    at: float
+    """When the user agent became ready."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallOffered(Message):
+    """A trunk INVITE reached this member (100 Trying already sent)."""
+
+    call_id: str
+    """Engine-wide call id (derived from the member id: one call per member)."""
+    at: float
+    """When the trunk (the front) received the INVITE; the member's receive time if unknown."""
+    received_at: float
+    """When the member received the INVITE."""
+    caller: str
+    """Calling number: user part of P-Asserted-Identity, else of From."""
+    caller_name: str
+    """Display name of the caller, when given."""
+    called: str
+    """Called number (Request-URI user), e.g. 110."""
+    pai: str
+    """The P-Asserted-Identity header value as received ('' when absent)."""
+    sip_call_id: str
+    """Call-ID of the trunk leg, to link the record with SIP traces."""
+    trunk: str
+    """Name of the trunk the call came in on."""
+    location: dict[str, Any] | None = None
+    """Caller location from Geolocation / PIDF-LO: lat, lon, radius_m, civic, method, source."""
+    location_error: str = ""
+    """Why a location that was announced could not be used ('' when fine or absent)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SeatRinging(Message):
+    """The seat's phone is ringing (180/183 on the seat leg)."""
+
+    call_id: str
+    """The call."""
+    seat_id: str
+    """The seat."""
+    at: float
+    """When the provisional response arrived."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SeatAnswered(Message):
+    """The seat leg was answered (200 OK)."""
+
+    call_id: str
+    """The call."""
+    seat_id: str
+    """The seat."""
+    at: float
+    """When the 200 OK arrived."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SeatFailed(Message):
+    """The seat leg ended before being answered, or could not be started."""
+
+    call_id: str
+    """The call."""
+    seat_id: str
+    """The seat."""
+    status: int
+    """Final SIP status of the leg (0 if none was received)."""
+    reason: str
+    """Reason phrase or local error."""
+    at: float
+    """When it ended."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SeatLeft(Message):
+    """A connected seat leg ended (the call-taker hung up, or the leg broke)."""
+
+    call_id: str
+    """The call."""
+    seat_id: str
+    """The seat."""
+    status: int
+    """Last SIP status seen on the leg."""
+    reason: str
+    """Why it ended."""
+    at: float
+    """When it ended."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallerAnswered(Message):
+    """The member answered the caller (200 OK sent)."""
+
+    call_id: str
+    """The call."""
+    at: float
+    """When the 200 OK was sent."""
+    announcement: bool
+    """True when answered to play the queue announcement, False when answered for a seat."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LegDialog(Message):
+    """SIP identity of a leg, so the front can end it if this member dies."""
+
+    call_id: str
+    """The call."""
+    leg: str
+    """'caller' or 'seat:<id>'."""
+    sip_call_id: str
+    """Call-ID of the leg."""
+    local_tag: str
+    """The member's tag."""
+    remote_tag: str
+    """The peer's tag."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LegStats(Message):
+    """RTP statistics of a leg, sent once when the leg ends."""
+
+    call_id: str
+    """The call."""
+    leg: str
+    """'caller' or 'seat:<id>'."""
+    codec: str
+    """Negotiated codec, e.g. 'PCMU/8000'."""
+    rx_packets: int
+    """RTP packets received."""
+    tx_packets: int
+    """RTP packets sent."""
+    rx_lost: int
+    """RTP packets lost on receive."""
+    rx_jitter_ms: float
+    """Mean receive jitter in ms."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallEnded(Message):
+    """Every leg of the call is gone; the member will exit and be replaced."""
+
+    call_id: str
+    """The call."""
+    at: float
+    """When the last leg ended."""
+    ended_by: str
+    """'caller', 'seat' or 'engine'."""
+    status: int
+    """Final status of the caller leg (200 for a normal end, else the refusal/error code)."""
+    reason: str
+    """Why the call ended."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MemberFault(Message):
+    """The member hit an error it survived (e.g. a command for a leg that does not exist)."""
+
+    message: str
+    """What happened."""
+
+
+# -- engine -> member ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RingSeat(Message):
+    """Call a seat's phone; the caller hears ringing (180) while it rings."""
+
+    seat_id: str
+    """The seat."""
+    uri: str
+    """SIP URI of the seat (sent through the front)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CancelSeat(Message):
+    """Stop ringing (CANCEL) or hang up (BYE) a seat leg."""
+
+    seat_id: str
+    """The seat."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Announce(Message):
+    """Answer the caller and play the queue announcement until a seat is connected."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Connect(Message):
+    """Answer the caller if needed and bridge caller and seat audio both ways."""
+
+    seat_id: str
+    """The seat that answered."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HangUp(Message):
+    """End the call: refuse it with `status` if unanswered, else BYE every leg."""
+
+    status: int = 503
+    """Final status for an unanswered caller."""
+    reason: str = ""
+    """Reason phrase."""
+    retry_after: int = 0
+    """Retry-After seconds on a refusal (0 = no header)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Stop(Message):
+    """Shut down (idle member no longer needed, or engine exit): hang up and exit."""
+
+
+MEMBER_EVENTS: Final = (
+    MemberReady,
+    CallOffered,
+    SeatRinging,
+    SeatAnswered,
+    SeatFailed,
+    SeatLeft,
+    CallerAnswered,
+    LegDialog,
+    LegStats,
+    CallEnded,
+    MemberFault,
+)
+ENGINE_COMMANDS: Final = (RingSeat, CancelSeat, Announce, Connect, HangUp, Stop)
+_BY_NAME: Final[dict[str, type[Message]]] = {
+    cls.__name__: cls for cls in (*MEMBER_EVENTS, *ENGINE_COMMANDS)
+}
+MAX_LINE: Final = 64 * 1024
+"""No message is near this; a longer line means a broken peer."""
+
+
+def encode(message: Message) -> bytes:
+    """One message as one JSON line."""
+    body: dict[str, Any] = {"type": type(message).__name__}
+    body.update(dataclasses.asdict(message))
+    return json.dumps(body, separators=(",", ":")).encode() + b"\n"
+
+
+def decode(line: bytes) -> Message:
+    """Parse one JSON line; raise MessageError on anything that is not a known message."""
+    if len(line) > MAX_LINE:
+        raise MessageError("message too long")
+    try:
+        body = json.loads(line)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise MessageError(f"not JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise MessageError("not a JSON object")
+    cls = _BY_NAME.get(str(body.pop("type", "")))
+    if cls is None:
+        raise MessageError("unknown message type")
+    names = {f.name for f in dataclasses.fields(cls)}
+    if set(body) - names:
+        raise MessageError(f"unknown fields for {cls.__name__}: {sorted(set(body) - names)}")
+    try:
+        return cls(**body)
+    except TypeError as exc:
+        raise MessageError(f"bad fields for {cls.__name__}: {exc}") from None

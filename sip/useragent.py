@@ -1,0 +1,397 @@
+"""The pjsua2 side of a pool member: one Endpoint, one account, one call, one thread.
+
+Everything in this module runs on the member's pj thread, the thread that created the
+Endpoint (`threadCnt=0`, `mainThreadOnly`, RTP on the SIP ioqueue): pjsua2 is never touched
+from any other thread. pjsua2 callbacks only record what happened in `self._facts`; after
+`libHandleEvents` returns, the facts are fed to the pure `conference.bridge.Bridge` and its
+actions are carried out here. Commands from the engine arrive on a `queue.SimpleQueue`; events
+for the engine leave through `emit`, which the member wires to `loop.call_soon_threadsafe`.
+
+Idle cost matters (a warm reserve of members waits all day), so an idle member has no
+conference clock (`setNoDev`) and polls slowly; the null sound device (the bridge's clock) is
+switched on when a call arrives. The member exits after its call: nothing leaks across calls.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import queue
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pjsua2 as pj
+
+from conference import bridge as br
+from conference.pjbridge import LegMedia
+from sip import headers
+from sip import messages as msg
+
+log = logging.getLogger(__name__)
+
+IDLE_POLL_MS = 200
+CALL_POLL_MS = 10
+LINGER_S = 0.3
+"""After the last leg ends, keep polling briefly so final transactions (200 to BYE) complete."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MemberSpec:
+    """Everything a member needs to know, decided by the engine's pool supervisor."""
+
+    member_id: int
+    slot: int
+    sip_port: int
+    rtp_port: int
+    rtp_span: int
+    address: str
+    front_uri: str
+    """Outbound proxy for seat legs, e.g. 'sip:127.0.0.1:21999;lr' ('' = send direct)."""
+    announcement: str
+    codecs: tuple[str, ...]
+    clock_rate: int
+    trunk: str
+    socket_path: str
+    pj_log_level: int = 1
+
+
+class _Leg(pj.Call):  # type: ignore[misc]
+    """A pjsua2 call whose callbacks only record facts for the agent."""
+
+    def __init__(self, agent: UserAgent, name: str, call_id: int = pj.PJSUA_INVALID_ID) -> None:
+        super().__init__(agent.account, call_id)
+        self.agent = agent
+        self.name = name
+        self.media = LegMedia()
+        self.last_status = 0
+        self.dialog_sent = False
+
+    def onCallState(self, prm: Any) -> None:
+        info = self.getInfo()
+        self.agent.fact("state", self, info.state, info.lastStatusCode, info.lastReason)
+
+    def onCallMediaState(self, prm: Any) -> None:
+        self.agent.fact("media", self)
+
+    def onStreamDestroyed(self, prm: Any) -> None:
+        self.media.capture_stats(self, prm.streamIdx)
+
+
+class _Account(pj.Account):  # type: ignore[misc]
+    def __init__(self, agent: UserAgent) -> None:
+        super().__init__()
+        self.agent = agent
+
+    def onIncomingCall(self, prm: Any) -> None:
+        self.agent.incoming(prm)
+
+
+class UserAgent:
+    """One member's pjsua2 endpoint and its single call (see the module docstring)."""
+
+    def __init__(self, spec: MemberSpec, emit: Callable[[msg.Message], None]) -> None:
+        self.spec = spec
+        self.emit = emit
+        self.commands: queue.SimpleQueue[msg.Message] = queue.SimpleQueue()
+        self.ep: Any = None
+        self.account: Any = None
+        self.bridge: br.Bridge | None = None
+        self.call_id = f"{spec.member_id}"
+        self._legs: dict[str, _Leg] = {}
+        self._facts: list[tuple[Any, ...]] = []
+        self._player: Any = None
+        self._stopping = False
+        self._finished_at: float | None = None
+
+    # -- thread main ---------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Thread target: start pjsua2, serve one call (or none), shut down in order."""
+        try:
+            self._start()
+            self.emit(
+                msg.MemberReady(
+                    member_id=self.spec.member_id,
+                    slot=self.spec.slot,
+                    pid=_pid(),
+                    at=time.monotonic(),
+                )
+            )
+            while not self._done():
+                self._drain_commands()
+                self._apply_facts()
+                self.ep.libHandleEvents(CALL_POLL_MS if self.bridge else IDLE_POLL_MS)
+                self._apply_facts()
+        except Exception as exc:  # the member dies with a report; the engine replaces it
+            log.exception("user agent failed")
+            self.emit(msg.MemberFault(message=f"user agent failed: {exc!r}"))
+        finally:
+            self._shutdown()
+
+    def _done(self) -> bool:
+        if self.bridge is None:
+            return self._stopping
+        if not self.bridge.finished:
+            return False
+        if self._finished_at is None:
+            self._finished_at = time.monotonic()
+        return time.monotonic() - self._finished_at >= LINGER_S
+
+    def _start(self) -> None:
+        spec = self.spec
+        self.ep = pj.Endpoint()
+        self.ep.libCreate()
+        cfg = pj.EpConfig()
+        cfg.uaConfig.threadCnt = 0
+        cfg.uaConfig.mainThreadOnly = True
+        cfg.uaConfig.maxCalls = br.MAX_LEGS
+        cfg.uaConfig.userAgent = "hotline110"
+        cfg.logConfig.level = spec.pj_log_level
+        cfg.logConfig.consoleLevel = spec.pj_log_level
+        cfg.medConfig.noVad = True  # keep RTP flowing through silence
+        cfg.medConfig.ecTailLen = 0  # no acoustic echo here: save the CPU
+        cfg.medConfig.threadCnt = 0
+        cfg.medConfig.hasIoqueue = False  # RTP on our polled ioqueue: no idle media thread
+        cfg.medConfig.clockRate = spec.clock_rate
+        cfg.medConfig.sndClockRate = spec.clock_rate
+        self.ep.libInit(cfg)
+        tcfg = pj.TransportConfig()
+        tcfg.port = spec.sip_port
+        tcfg.boundAddress = tcfg.publicAddress = spec.address
+        self.ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, tcfg)
+        self.ep.libStart()
+        self.ep.audDevManager().setNoDev()
+        wanted = {codec: 255 - index for index, codec in enumerate(spec.codecs)}
+        for codec in self.ep.codecEnum2():
+            self.ep.codecSetPriority(codec.codecId, wanted.get(codec.codecId, 0))
+        acfg = pj.AccountConfig()
+        acfg.idUri = f"sip:hotline110@{spec.address}:{spec.sip_port}"
+        if spec.front_uri:
+            acfg.sipConfig.proxies.append(spec.front_uri)
+        media = acfg.mediaConfig.transportConfig
+        media.port, media.portRange = spec.rtp_port, spec.rtp_span
+        media.boundAddress = media.publicAddress = spec.address
+        self.account = _Account(self)
+        self.account.create(acfg)
+
+    def _shutdown(self) -> None:
+        """Hang up, drop every Call object, then destroy the library (pjsua2's required order)."""
+        if self.ep is None:
+            return
+        try:
+            if any(self._alive(leg) for leg in self._legs.values()):
+                self.ep.hangupAllCalls()
+                deadline = time.monotonic() + 1.0
+                while time.monotonic() < deadline and any(
+                    self._alive(leg) for leg in self._legs.values()
+                ):
+                    self.ep.libHandleEvents(20)
+            self._facts.clear()
+            if self._player is not None:
+                self._player = None
+            # no local name may keep a Call alive past libDestroy (its destructor would assert)
+            for media in [each.media for each in self._legs.values()]:
+                media.release()
+            self._legs.clear()
+            self.account = None
+            gc.collect()
+            self.ep.libDestroy()
+        except Exception:
+            log.exception("shutdown")
+        self.ep = None
+
+    @staticmethod
+    def _alive(leg: _Leg) -> bool:
+        try:
+            return bool(leg.isActive())
+        except pj.Error:
+            return False
+
+    # -- callbacks (record only) -----------------------------------------------------------
+
+    def fact(self, *item: Any) -> None:
+        self._facts.append(item)
+
+    def incoming(self, prm: Any) -> None:
+        """onIncomingCall: take the first call; every later INVITE gets 486 at once."""
+        if self.bridge is not None or self._stopping:
+            busy = _Leg(self, f"busy:{prm.callId}", prm.callId)
+            answer = pj.CallOpParam()
+            answer.statusCode = 486
+            busy.answer(answer)
+            self._legs[busy.name] = busy
+            return
+        received = time.monotonic()
+        leg = _Leg(self, br.CALLER, prm.callId)
+        self._legs[br.CALLER] = leg
+        self.bridge = br.Bridge(self.call_id)
+        self.ep.audDevManager().setNullDev()  # now the conference bridge needs its clock
+        info = headers.read_invite(prm.rdata.wholeMsg)
+        at = received
+        if info.front_received_wall is not None:
+            at = min(received, received - (time.time() - info.front_received_wall))
+        self.emit(
+            msg.CallOffered(
+                call_id=self.call_id,
+                at=at,
+                received_at=received,
+                caller=info.caller,
+                caller_name=info.caller_name,
+                called=info.called,
+                pai=info.pai,
+                sip_call_id=info.sip_call_id,
+                trunk=self.spec.trunk,
+                location=info.location,
+                location_error=info.location_error,
+            )
+        )
+
+    # -- facts and commands -> bridge -> actions --------------------------------------------
+
+    def _apply_facts(self) -> None:
+        while self._facts:
+            kind, leg, *rest = self._facts.pop(0)
+            if self.bridge is None or leg.name not in (br.CALLER, *self.bridge.legs):
+                if kind == "state" and rest[0] == pj.PJSIP_INV_STATE_DISCONNECTED:
+                    self._legs.pop(leg.name, None)
+                continue
+            now = time.monotonic()
+            if kind == "media":
+                if leg.media.attach(leg):
+                    self._execute(self.bridge.leg_media_ready(leg.name, now))
+                continue
+            state, status, reason = rest
+            leg.last_status = status or leg.last_status
+            if state in (pj.PJSIP_INV_STATE_EARLY, pj.PJSIP_INV_STATE_CONFIRMED):
+                self._send_dialog(leg)
+            if state == pj.PJSIP_INV_STATE_EARLY and leg.name != br.CALLER:
+                self._execute(self.bridge.leg_ringing(leg.name, now))
+            elif state == pj.PJSIP_INV_STATE_CONFIRMED:
+                self._execute(self.bridge.leg_connected(leg.name, now))
+            elif state == pj.PJSIP_INV_STATE_DISCONNECTED:
+                self._emit_stats(leg)
+                self._execute(self.bridge.leg_ended(leg.name, status, reason, now))
+
+    def _drain_commands(self) -> None:
+        while True:
+            try:
+                command = self.commands.get_nowait()
+            except queue.Empty:
+                return
+            self._command(command)
+
+    def _command(self, command: msg.Message) -> None:
+        now = time.monotonic()
+        if isinstance(command, msg.Stop):
+            self._stopping = True
+            if self.bridge is not None:
+                self._execute(self.bridge.hang_up(503, "Service Unavailable", 0, now))
+            return
+        if self.bridge is None:
+            self.emit(msg.MemberFault(message=f"{type(command).__name__}: no call"))
+            return
+        if isinstance(command, msg.RingSeat):
+            actions = self.bridge.ring(command.seat_id, command.uri, now)
+        elif isinstance(command, msg.CancelSeat):
+            actions = self.bridge.cancel(command.seat_id, now)
+        elif isinstance(command, msg.Announce):
+            actions = self.bridge.announce(now)
+        elif isinstance(command, msg.Connect):
+            actions = self.bridge.connect(command.seat_id, now)
+        elif isinstance(command, msg.HangUp):
+            actions = self.bridge.hang_up(command.status, command.reason, command.retry_after, now)
+        else:
+            actions = [br.Notify(message=msg.MemberFault(message=f"unknown command {command}"))]
+        self._execute(actions)
+
+    def _execute(self, actions: list[br.BridgeAction]) -> None:
+        for action in actions:
+            try:
+                self._do(action)
+            except pj.Error as exc:
+                log.warning("%s failed: %s", action, exc.info())
+                leg = getattr(action, "leg", None)
+                if isinstance(action, br.DialLeg) and self.bridge is not None:
+                    self._legs.pop(action.leg, None)
+                    now = time.monotonic()
+                    self._execute(self.bridge.leg_ended(action.leg, 0, exc.reason, now))
+                elif leg is None:
+                    self.emit(msg.MemberFault(message=f"{action}: {exc.reason}"))
+
+    def _do(self, action: br.BridgeAction) -> None:
+        if isinstance(action, br.Notify):
+            self.emit(action.message)
+        elif isinstance(action, br.SendRinging):
+            self._answer(self._legs[br.CALLER], 180)
+        elif isinstance(action, br.AnswerCaller):
+            self._answer(self._legs[br.CALLER], 200)
+        elif isinstance(action, br.RefuseCaller):
+            self._answer(self._legs[br.CALLER], action.status, action.reason, action.retry_after)
+        elif isinstance(action, br.DialLeg):
+            leg = _Leg(self, action.leg)
+            self._legs[action.leg] = leg
+            leg.makeCall(action.uri, pj.CallOpParam(True))
+        elif isinstance(action, br.EndLeg):
+            leg = self._legs.get(action.leg)
+            if leg is not None and self._alive(leg):
+                leg.hangup(pj.CallOpParam(True))
+        elif isinstance(action, br.LinkAudio):
+            self._legs[action.a].media.link(self._legs[action.b].media)
+        elif isinstance(action, br.StartAnnouncement):
+            if self._player is None:
+                self._player = pj.AudioMediaPlayer()
+                self._player.createPlayer(self.spec.announcement, 0)
+            self._legs[action.leg].media.listen_to(self._player)
+        elif isinstance(action, br.StopAnnouncement) and self._player is not None:
+            self._legs[action.leg].media.stop_listening_to(self._player)
+
+    @staticmethod
+    def _answer(leg: _Leg, status: int, reason: str = "", retry_after: int = 0) -> None:
+        prm = pj.CallOpParam()
+        prm.statusCode = status
+        if reason:
+            prm.reason = reason
+        if retry_after:
+            header = pj.SipHeader()
+            header.hName, header.hValue = "Retry-After", str(retry_after)
+            prm.txOption.headers.append(header)
+        leg.answer(prm)
+
+    def _send_dialog(self, leg: _Leg) -> None:
+        if leg.dialog_sent:
+            return
+        info = leg.getInfo()
+        local, remote = _tag(info.localUri), _tag(info.remoteUri)
+        if not remote:
+            return
+        leg.dialog_sent = True
+        self.emit(
+            msg.LegDialog(
+                call_id=self.call_id,
+                leg=leg.name,
+                sip_call_id=info.callIdString,
+                local_tag=local,
+                remote_tag=remote,
+            )
+        )
+
+    def _emit_stats(self, leg: _Leg) -> None:
+        stats = leg.media.stats
+        if stats is not None:
+            self.emit(msg.LegStats(call_id=self.call_id, leg=leg.name, **stats))
+
+
+def _tag(name_addr: str) -> str:
+    for param in name_addr.split(";")[1:]:
+        key, _, value = param.partition("=")
+        if key.strip().lower() == "tag":
+            return value.strip()
+    return ""
+
+
+def _pid() -> int:
+    import os
+
+    return os.getpid()
