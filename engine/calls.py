@@ -15,9 +15,8 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from acd.distributor import Distributor
-
 from acd import events as acd
+from acd.distributor import Distributor
 from metrics.registry import Metrics
 from sip import messages as msg
 from sip.pool import MemberLost
@@ -78,6 +77,9 @@ class Tally:
     abandoned: int = 0
     failed: int = 0
     refused: int = 0
+    """Offered calls the ACD refused (queue full)."""
+    turned_away: int = 0
+    """INVITEs a pool member refused before offering them (e.g. media not allowed)."""
     answer_times: deque[float] = field(default_factory=lambda: deque(maxlen=100_000))
 
 
@@ -125,6 +127,11 @@ class CallRouter:
             self.metrics.offered.labels(event.trunk).inc()
             log.info("[call %s] offered from %r via %s", event.call_id, event.caller, event.trunk)
             self._feed(acd.CallArrived(at=event.at, call_id=event.call_id, caller=event.caller))
+        elif isinstance(event, msg.CallRefused):
+            self.tally.turned_away += 1
+            self.metrics.failed.labels(event.trunk, event.reason).inc()
+            self.metrics.responses.labels(f"{event.status // 100}xx").inc()
+            log.warning("call from %r refused by the pool: %s", event.caller, event.reason)
         elif isinstance(event, msg.SeatRinging):
             self.metrics.responses.labels("1xx").inc()
         elif isinstance(event, msg.SeatAnswered):

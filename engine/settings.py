@@ -34,6 +34,10 @@ class TrunkSettings:
     allow: tuple[str, ...] = field(
         default=("127.0.0.1/32",), metadata=_doc("Source networks allowed to send to the trunk.")
     )
+    media_allow: tuple[str, ...] = field(
+        default=("127.0.0.1/32",),
+        metadata=_doc("Networks of the carrier's media gateways (SDP addresses); others get 488."),
+    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -253,7 +257,11 @@ def _check(settings: Settings, file: str, text: str) -> None:
         fail(("front", "mode"), "must be 'embedded' or 'external'")
     if settings.front.mode == "external" and not settings.front.rpc_url:
         fail(("front", "rpc_url"), "is required when front.mode is 'external'")
-    for section, name in (("trunk", "allow"), ("front", "internal_allow")):
+    for section, name in (
+        ("trunk", "allow"),
+        ("trunk", "media_allow"),
+        ("front", "internal_allow"),
+    ):
         for index, net in enumerate(getattr(getattr(settings, section), name)):
             try:
                 ipaddress.ip_network(net, strict=False)

@@ -38,6 +38,7 @@ class InviteInfo:
     front_received_wall: float | None = None
     location: dict[str, Any] | None = None
     location_error: str = ""
+    sdp: str = ""
     headers: dict[str, list[str]] = field(default_factory=dict)
 
 
@@ -95,6 +96,10 @@ def read_invite(raw: str) -> InviteInfo:
     except ValueError:
         wall = None
     location, error = read_location(headers, body)
+    content_type = (headers.get("content-type") or [""])[0]
+    sdp = _find_part(content_type, body, "") if "multipart" in content_type.lower() else None
+    if sdp is None and content_type.lower().startswith("application/sdp"):
+        sdp = body
     return InviteInfo(
         caller=caller,
         caller_name=name,
@@ -104,6 +109,7 @@ def read_invite(raw: str) -> InviteInfo:
         front_received_wall=wall,
         location=location,
         location_error=error,
+        sdp=sdp or "",
         headers=headers,
     )
 
@@ -130,13 +136,15 @@ def read_location(headers: dict[str, list[str]], body: str) -> tuple[dict[str, A
 
 
 def _find_part(content_type: str, body: str, cid: str) -> str | None:
+    """The body part with Content-ID `cid`, or (cid '') the first application/sdp part."""
     match = re.search(r'boundary="?([^";]+)"?', content_type, re.IGNORECASE)
     if not content_type.lower().startswith("multipart/") or not match:
-        return body if "pidf" in content_type.lower() else None
+        return body if cid and "pidf" in content_type.lower() else None
     for part in body.split("--" + match.group(1)):
         _, part_headers, part_body = split_message("start\n" + part.lstrip("\r\n"))
         ids = [value.strip("<> ") for value in part_headers.get("content-id", [])]
-        if cid in ids:
+        kind = (part_headers.get("content-type") or [""])[0].lower()
+        if (cid and cid in ids) or (not cid and kind.startswith("application/sdp")):
             return part_body
     return None
 

@@ -72,6 +72,22 @@ class CallOffered(Message):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class CallRefused(Message):
+    """The member refused a trunk INVITE itself, before offering it (e.g. media not allowed)."""
+
+    at: float
+    """When it was refused."""
+    status: int
+    """The final response sent (e.g. 488)."""
+    reason: str
+    """Why, as a short machine-readable word for metrics and logs."""
+    caller: str
+    """Calling number, as far as it could be read."""
+    trunk: str
+    """Name of the trunk."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SeatRinging(Message):
     """The seat's phone is ringing (180/183 on the seat leg)."""
 
@@ -253,6 +269,7 @@ class Stop(Message):
 MEMBER_EVENTS: Final = (
     MemberReady,
     CallOffered,
+    CallRefused,
     SeatRinging,
     SeatAnswered,
     SeatFailed,

@@ -229,6 +229,7 @@ class Pool:
             clock_rate=pool.clock_rate,
             trunk=self.settings.trunk.name,
             socket_path=self.socket_path,
+            media_allow=self.settings.trunk.media_allow,
             pj_log_level=pool.pj_log_level,
         )
         self._members[action.member_id] = _Member(member_id=action.member_id, slot=action.slot)

@@ -26,7 +26,7 @@ import pjsua2 as pj
 
 from conference import bridge as br
 from conference.pjbridge import LegMedia
-from sip import headers
+from sip import admission, headers
 from sip import messages as msg
 
 log = logging.getLogger(__name__)
@@ -54,6 +54,8 @@ class MemberSpec:
     clock_rate: int
     trunk: str
     socket_path: str
+    media_allow: tuple[str, ...] = ()
+    """Networks the trunk's RTP may come from / go to; () = no check."""
     pj_log_level: int = 1
 
 
@@ -217,18 +219,28 @@ class UserAgent:
     def incoming(self, prm: Any) -> None:
         """onIncomingCall: take the first call; every later INVITE gets 486 at once."""
         if self.bridge is not None or self._stopping:
-            busy = _Leg(self, f"busy:{prm.callId}", prm.callId)
-            answer = pj.CallOpParam()
-            answer.statusCode = 486
-            busy.answer(answer)
-            self._legs[busy.name] = busy
+            self._refuse_now(prm, 486, "Busy Here")
             return
         received = time.monotonic()
+        info = headers.read_invite(prm.rdata.wholeMsg)
+        refusal = admission.media_refusal(info.sdp, self.spec.media_allow)
+        if refusal:
+            log.warning("refusing INVITE %s: %s", info.sip_call_id, refusal)
+            self._refuse_now(prm, 488, "Media Address Not Allowed")
+            self.emit(
+                msg.CallRefused(
+                    at=received,
+                    status=488,
+                    reason="media-not-allowed",
+                    caller=info.caller,
+                    trunk=self.spec.trunk,
+                )
+            )
+            return
         leg = _Leg(self, br.CALLER, prm.callId)
         self._legs[br.CALLER] = leg
         self.bridge = br.Bridge(self.call_id)
         self.ep.audDevManager().setNullDev()  # now the conference bridge needs its clock
-        info = headers.read_invite(prm.rdata.wholeMsg)
         at = received
         if info.front_received_wall is not None:
             at = min(received, received - (time.time() - info.front_received_wall))
@@ -247,6 +259,12 @@ class UserAgent:
                 location_error=info.location_error,
             )
         )
+
+    def _refuse_now(self, prm: Any, status: int, reason: str) -> None:
+        """Answer an INVITE we will not take; its leg is dropped when it disconnects."""
+        leg = _Leg(self, f"refused:{prm.callId}", prm.callId)
+        self._legs[leg.name] = leg
+        self._answer(leg, status, reason)
 
     # -- facts and commands -> bridge -> actions --------------------------------------------
 

@@ -69,7 +69,14 @@ def _handle(
 ) -> None:
     try:
         request = json.loads(line)
-        spec = MemberSpec(**{**request["spawn"], "codecs": tuple(request["spawn"]["codecs"])})
+        fields = request["spawn"]
+        spec = MemberSpec(
+            **{
+                **fields,
+                "codecs": tuple(fields["codecs"]),
+                "media_allow": tuple(fields["media_allow"]),
+            }
+        )
         level = int(request.get("log_level", logging.WARNING))
     except (ValueError, KeyError, TypeError) as exc:
         _send(control, {"failed": None, "error": f"bad request: {exc}"})

@@ -128,7 +128,9 @@ def test_caller_abandons_while_seat_rings() -> None:
     assert b.leg_ended(CALLER, 487, "Request Terminated", 2.0) == [br.EndLeg(leg=SEAT)]
     ended = notices(b.leg_ended(SEAT, 487, "", 2.1))
     assert ended == [
-        msg.CallEnded(call_id="42", at=2.1, ended_by="caller", status=487, reason="Request Terminated")
+        msg.CallEnded(
+            call_id="42", at=2.1, ended_by="caller", status=487, reason="Request Terminated"
+        )
     ]
 
 
@@ -139,7 +141,9 @@ def test_engine_refusal_of_an_unanswered_caller() -> None:
     ]
     ended = notices(b.leg_ended(CALLER, 503, "Service Unavailable", 1.01))
     assert ended == [
-        msg.CallEnded(call_id="42", at=1.01, ended_by="engine", status=503, reason="Service Unavailable")
+        msg.CallEnded(
+            call_id="42", at=1.01, ended_by="engine", status=503, reason="Service Unavailable"
+        )
     ]
 
 
@@ -154,7 +158,9 @@ def test_no_more_than_four_legs() -> None:
         assert isinstance(b.ring(str(n), f"sip:{n}@h", 1.0)[0], br.DialLeg)
     refused = notices(b.ring("9", "sip:9@h", 1.0))
     assert refused == [
-        msg.SeatFailed(call_id="42", seat_id="9", status=0, reason="no free leg for this seat", at=1.0)
+        msg.SeatFailed(
+            call_id="42", seat_id="9", status=0, reason="no free leg for this seat", at=1.0
+        )
     ]
 
 

@@ -42,10 +42,7 @@ def test_unknown_key_names_file_line_and_key(tmp_path: Path) -> None:
 
 
 def test_wrong_type_in_an_array_of_tables(tmp_path: Path) -> None:
-    text = (
-        '[[seats]]\nid = "a"\ncontact = "sip:a@h"\n\n'
-        '[[seats]]\nid = "b"\ncontact = 7\n'
-    )
+    text = '[[seats]]\nid = "a"\ncontact = "sip:a@h"\n\n[[seats]]\nid = "b"\ncontact = 7\n'
     with pytest.raises(ConfigError) as info:
         load(write(tmp_path, text))
     assert (info.value.line, info.value.key) == (7, "seats.1.contact")
@@ -84,13 +81,17 @@ def test_not_toml(tmp_path: Path) -> None:
     assert info.value.line == 2
 
 
-def test_cli_exits_2_with_one_clear_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_exits_2_with_one_clear_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = write(tmp_path, "[pool]\nsizee = 3\n")
     assert main(["run", "--config", str(path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == [f"hotline110: configuration error: {path}:2: pool.sizee: unknown key "
-                   "(known: address, announcement, clock_rate, codecs, pj_log_level, "
-                   "restart_backoff, rtp_port_base, rtp_ports_per_member, sip_port_base, size, warm)"]
+    assert err == [
+        f"hotline110: configuration error: {path}:2: pool.sizee: unknown key "
+        "(known: address, announcement, clock_rate, codecs, pj_log_level, "
+        "restart_backoff, rtp_port_base, rtp_ports_per_member, sip_port_base, size, warm)"
+    ]
 
 
 def test_check_config_ok(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

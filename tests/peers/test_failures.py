@@ -1,0 +1,139 @@
+"""What goes wrong, with real peers: a pool member killed mid-call, overload, strangers."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from sip.slots import SlotState
+from tests.peers.conftest import eventually, http_json, running, seat_farm, settings_for
+from tests.peers.ports import PortBlock
+from tests.peers.sipp import SippCall
+from tests.peers.test_calls import metric_values
+
+pytestmark = pytest.mark.peers
+
+
+async def test_member_killed_mid_call_loses_that_call_only(
+    ports: PortBlock, tmp_path: Path
+) -> None:
+    async with seat_farm(ports, tmp_path / "seats", 3) as farm:
+        seats = [(seat, farm.contact(seat)) for seat in farm.seat_ids()]
+        async with running(settings_for(ports, tmp_path / "var", seats)) as engine:
+            victim = await SippCall(
+                tmp_path, ports, 0, scenario="uac_wait_bye", caller_prefix="999"
+            ).start()
+            others = [
+                await SippCall(tmp_path, ports, n, hold_ms=7000, caller_prefix=f"{n}{n}{n}").start()
+                for n in (1, 2)
+            ]
+            await eventually(
+                lambda: sum(r.answered_at is not None for r in engine.router.calls.values()) == 3,
+                10,
+                "three connected calls",
+            )
+            doomed = next(r for r in engine.router.calls.values() if r.caller.startswith("999"))
+            seat = doomed.seat_id
+            assert engine.pool.kill_member(doomed.call_id) > 0
+
+            # the caller hears a BYE (the front ends the dead member's dialogs), not silence
+            run = await victim.finish(30)
+            assert run.returncode == 0, run.messages[-2000:]
+            await eventually(lambda: doomed.outcome == "failed", 5, "the call marked failed")
+            assert "killed by signal 9" in doomed.reason
+            # its seat phone was hung up too, and the seat is free again
+            await farm.wait_event(seat, "ended", 5)
+            await eventually(
+                lambda: engine.acd.seat(seat).state.name in ("READY", "WRAP_UP"), 5, "seat freed"
+            )
+            # every other call went on untouched
+            for sipp in others:
+                assert (await sipp.finish(30)).returncode == 0
+            await eventually(lambda: not engine.router.calls, 10, "calls to end")
+            outcomes = sorted(r.outcome for r in engine.router.finished)
+            assert outcomes == ["answered", "answered", "failed"]
+            # the slot was refilled
+            assert engine.pool.core.restarts == 1
+            await eventually(
+                lambda: engine.pool.core.count(SlotState.WARM) >= 4, 5, "warm reserve refilled"
+            )
+            _, text = await http_json(engine, "GET", "/metrics")
+            values = metric_values(text)
+            assert values[("hotline110_pool_member_restarts_total", ())] == 1
+            key = (
+                "hotline110_calls_failed_total",
+                (("reason", "member-died"), ("trunk", "carrier")),
+            )
+            assert values[key] == 1
+
+
+async def test_pool_exhausted_gets_503_with_retry_after(ports: PortBlock, tmp_path: Path) -> None:
+    async with seat_farm(ports, tmp_path / "seats", 3) as farm:
+        seats = [(seat, farm.contact(seat)) for seat in farm.seat_ids()]
+        settings = settings_for(ports, tmp_path / "var", seats, pool={"size": 2, "warm": 2})
+        async with running(settings) as engine:
+            calls = [await SippCall(tmp_path, ports, n, hold_ms=5000).start() for n in (0, 1)]
+            await eventually(
+                lambda: engine.pool.core.count(SlotState.BUSY) == 2, 10, "both members busy"
+            )
+            refused = await SippCall(
+                tmp_path, ports, 2, scenario="uac_refused", expect_status=503
+            ).run(30)
+            assert refused.returncode == 0, refused.messages[-2000:]
+            (reply,) = refused.received("SIP/2.0 503")
+            assert "Retry-After: 10" in reply
+            for sipp in calls:
+                assert (await sipp.finish(30)).returncode == 0
+            # the pool recovers by itself once the calls end
+            await eventually(
+                lambda: engine.pool.core.count(SlotState.WARM) == 2, 10, "members recycled"
+            )
+            assert (await SippCall(tmp_path, ports, 3, hold_ms=500).run(30)).returncode == 0
+
+
+async def test_full_queue_gets_503_with_retry_after_from_the_engine(
+    ports: PortBlock, tmp_path: Path
+) -> None:
+    async with seat_farm(ports, tmp_path / "seats", 1) as farm:
+        seats = [(seat, farm.contact(seat)) for seat in farm.seat_ids()]
+        settings = settings_for(
+            ports, tmp_path / "var", seats, ready=False, acd={"max_waiting": 1, "retry_after": 7}
+        )
+        async with running(settings) as engine:
+            waiting = await SippCall(tmp_path, ports, 0, hold_ms=3000).start()
+            await eventually(lambda: len(engine.acd.waiting()) == 1, 10, "one call waiting")
+            refused = await SippCall(
+                tmp_path, ports, 1, scenario="uac_refused", expect_status=503
+            ).run(30)
+            assert refused.returncode == 0, refused.messages[-2000:]
+            (reply,) = refused.received("SIP/2.0 503")
+            assert "Retry-After: 7" in reply
+            await http_json(engine, "POST", "/api/seats/seat1/ready")
+            assert (await waiting.finish(30)).returncode == 0
+            await eventually(lambda: not engine.router.calls, 10, "calls to end")
+            outcomes = sorted(r.outcome for r in engine.router.finished)
+            assert outcomes == ["answered", "refused"]
+            _, text = await http_json(engine, "GET", "/metrics")
+            key = (
+                "hotline110_calls_failed_total",
+                (("reason", "queue-full"), ("trunk", "carrier")),
+            )
+            assert metric_values(text)[key] == 1
+
+
+async def test_sources_outside_the_allow_list_get_403(ports: PortBlock, tmp_path: Path) -> None:
+    async with seat_farm(ports, tmp_path / "seats", 1) as farm:
+        seats = [(seat, farm.contact(seat)) for seat in farm.seat_ids()]
+        settings = settings_for(ports, tmp_path / "var", seats, trunk={"allow": ("127.0.0.1/32",)})
+        async with running(settings) as engine:
+            stranger = SippCall(
+                tmp_path, ports, 0, scenario="uac_refused", expect_status=403, source_ip="127.0.0.2"
+            )
+            run = await stranger.run(30)
+            assert run.returncode == 0, run.messages[-2000:]
+            assert engine.router.tally.offered == 0  # it never reached the pool
+            # the carrier still gets through
+            assert (await SippCall(tmp_path, ports, 1, hold_ms=500).run(30)).returncode == 0
+            await asyncio.sleep(0)
