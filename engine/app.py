@@ -17,11 +17,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from acd.distributor import AcdConfig, Distributor, SeatConfig
-from acd.seats import SeatState
 from aiohttp import web
 
 from acd import events as acd
+from acd.distributor import AcdConfig, Distributor, SeatConfig
+from acd.seats import SeatState
 from engine.calls import ANSWER_TARGET, CallRouter
 from engine.http import build_app
 from engine.settings import Settings, expand_seats
@@ -132,8 +132,8 @@ class Engine:
         counts = self.acd.counts_by_state()
         for state in SeatState:
             m.agents.labels(state.name.lower().replace("_", "-")).set(counts.get(state, 0))
-        for state, count in self.pool.core.counts().items():
-            m.pool_members.labels(state.value).set(count)
+        for slot_state, count in self.pool.core.counts().items():
+            m.pool_members.labels(slot_state.value).set(count)
         restarts = self.pool.core.restarts
         if restarts > self._restarts_seen:
             m.pool_restarts.inc(restarts - self._restarts_seen)

@@ -147,10 +147,10 @@ class CallRouter:
             )
         elif isinstance(event, msg.CallerAnswered):
             self.metrics.responses.labels("2xx").inc()
-            record = self.calls.get(event.call_id)
-            if record is not None and event.announcement:
-                record.announced_at = event.at
-                self.metrics.announced.labels(record.trunk).inc()
+            answered = self.calls.get(event.call_id)
+            if answered is not None and event.announcement:
+                answered.announced_at = event.at
+                self.metrics.announced.labels(answered.trunk).inc()
         elif isinstance(event, msg.LegStats):
             leg = "caller" if event.leg == "caller" else "seat"
             self.metrics.rtp_packets.labels(leg, "rx").inc(event.rx_packets)

@@ -11,10 +11,10 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-from acd.errors import AcdError
 from aiohttp import web
 
 from acd import events as acd
+from acd.errors import AcdError
 
 if TYPE_CHECKING:
     from engine.app import Engine
@@ -54,7 +54,8 @@ def _json(data: Any, status: int = 200) -> web.Response:
 @web.middleware
 async def _errors(request: web.Request, handler: Any) -> web.StreamResponse:
     try:
-        return await handler(request)
+        response: web.StreamResponse = await handler(request)
+        return response
     except AcdError as exc:
         return _json({"error": str(exc)}, status=exc.status_hint)
     except web.HTTPRequestEntityTooLarge:

@@ -142,8 +142,8 @@ def load(path: str | Path) -> Settings:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(str(path), _toml_error_line(str(exc)), "", f"not TOML: {exc}") from None
-    settings = _build(Settings, data, (), str(path), text)
-    settings = dataclasses.replace(settings, source=str(path))
+    built: Settings = _build(Settings, data, (), str(path), text)
+    settings = dataclasses.replace(built, source=str(path))
     _check(settings, str(path), text)
     return settings
 
@@ -205,7 +205,7 @@ def _convert(hint: Any, value: Any, keypath: tuple[str | int, ...], file: str, t
             file, locate(text, keypath), dotted, f"must be {expected}, not {value!r}"
         )
 
-    if dataclasses.is_dataclass(hint):
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
         return _build(hint, value, keypath, file, text)
     origin = typing.get_origin(hint)
     if origin is tuple:

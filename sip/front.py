@@ -30,6 +30,9 @@ from engine.settings import PACKAGE_ROOT, Settings
 log = logging.getLogger(__name__)
 TEMPLATE = PACKAGE_ROOT / "config" / "kamailio" / "kamailio.cfg"
 DISPATCHER_SET = 1
+MAX_TRUNK_MESSAGE = 3400
+"""Bytes. The front adds up to ~350 (Via, two Record-Routes, X-H110-Rx, the Contact alias) and
+pjsip in a member cuts every datagram at 4000, so larger trunk requests get 513."""
 
 
 class RpcError(Exception):
@@ -76,6 +79,7 @@ def render(settings: Settings, directory: Path) -> FrontFiles:
         "PIKE_DENSITY": str(front.per_source_rate),
         "INVITE_RATE": str(front.invite_rate),
         "RETRY_AFTER": str(front.retry_after),
+        "MAX_MESSAGE": str(MAX_TRUNK_MESSAGE),
         "MEMBER_TIMEOUT": str(front.member_timeout_ms),
         "SEAT_TIMEOUT": str(front.seat_timeout_ms),
         "MEMBER_ADDR": pool.address,
@@ -242,9 +246,16 @@ class Front:
         uri = f"sip:{self.settings.pool.address}:{self.settings.pool.sip_port_base + slot}"
         await self.call("dispatcher.set_state", "a" if active else "i", DISPATCHER_SET, uri)
 
-    async def end_dialog(self, sip_call_id: str, from_tag: str, to_tag: str) -> None:
-        """Send BYE to both ends of a dialog the front tracks (legs of a dead member)."""
-        await self.call("dlg.terminate_dlg", sip_call_id, from_tag, to_tag)
+    async def end_dialogs(self, sip_call_id: str) -> int:
+        """BYE both ends of every dialog the front tracks with this Call-ID; how many."""
+        try:
+            found = await self.call("dlg.dlg_list", sip_call_id)
+        except RpcError:
+            return 0  # no such dialog (it never got past the front, or has ended)
+        dialogs = found if isinstance(found, list) else [found] if found else []
+        for dialog in dialogs:
+            await self.call("dlg.end_dlg", dialog["h_entry"], dialog["h_id"])
+        return len(dialogs)
 
     async def statistics(self) -> dict[str, float]:
         """Kamailio's counters as {'group:name': value}."""

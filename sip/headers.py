@@ -39,6 +39,8 @@ class InviteInfo:
     location: dict[str, Any] | None = None
     location_error: str = ""
     sdp: str = ""
+    truncated: bool = False
+    """The body is shorter than Content-Length says (the message was cut somewhere)."""
     headers: dict[str, list[str]] = field(default_factory=dict)
 
 
@@ -61,6 +63,15 @@ def split_message(raw: str) -> tuple[str, dict[str, list[str]], str]:
         key = name.strip().lower()
         headers.setdefault(_COMPACT.get(key, key), []).append(value.strip())
     return start, headers, body
+
+
+def _raw_body_length(raw: str) -> int:
+    """Octets after the blank line that ends the headers, as received (CRLFs kept)."""
+    for separator in ("\r\n\r\n", "\n\n"):
+        index = raw.find(separator)
+        if index >= 0:
+            return len(raw[index + len(separator) :].encode("utf-8", "replace"))
+    return 0
 
 
 def uri_user(value: str) -> str:
@@ -100,7 +111,10 @@ def read_invite(raw: str) -> InviteInfo:
     sdp = _find_part(content_type, body, "") if "multipart" in content_type.lower() else None
     if sdp is None and content_type.lower().startswith("application/sdp"):
         sdp = body
+    declared = (headers.get("content-length") or ["0"])[0]
+    truncated = declared.isdigit() and int(declared) > _raw_body_length(raw)
     return InviteInfo(
+        truncated=truncated,
         caller=caller,
         caller_name=name,
         called=called,

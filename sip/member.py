@@ -51,7 +51,11 @@ async def _serve(spec: MemberSpec) -> None:
     loop = asyncio.get_running_loop()
     reader, writer = await asyncio.open_unix_connection(spec.socket_path, limit=msg.MAX_LINE)
     outbox: asyncio.Queue[msg.Message | None] = asyncio.Queue()
-    agent = UserAgent(spec, emit=lambda event: loop.call_soon_threadsafe(outbox.put_nowait, event))
+
+    def emit(event: msg.Message) -> None:
+        loop.call_soon_threadsafe(outbox.put_nowait, event)
+
+    agent = UserAgent(spec, emit=emit)
     thread = threading.Thread(target=agent.run, name=f"pj-{spec.slot}", daemon=True)
     thread.start()
 

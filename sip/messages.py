@@ -157,18 +157,14 @@ class CallerAnswered(Message):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LegDialog(Message):
-    """SIP identity of a leg, so the front can end it if this member dies."""
+    """SIP Call-ID of a leg, so the front can end its dialog if this member dies."""
 
     call_id: str
     """The call."""
     leg: str
     """'caller' or 'seat:<id>'."""
     sip_call_id: str
-    """Call-ID of the leg."""
-    local_tag: str
-    """The member's tag."""
-    remote_tag: str
-    """The peer's tag."""
+    """Call-ID of the leg (the front tracks every leg's dialog by it)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

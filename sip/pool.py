@@ -315,11 +315,7 @@ class Pool:
         log.error("call %s lost: %s", action.call_id, action.reason)
         if member is not None:
             for dialog in member.dialogs.values():
-                if dialog.leg == "caller":  # the carrier sent the INVITE: its tag is From
-                    tags = (dialog.remote_tag, dialog.local_tag)
-                else:
-                    tags = (dialog.local_tag, dialog.remote_tag)
-                self._front_task(self.front.end_dialog(dialog.sip_call_id, *tags))
+                self._front_task(self.front.end_dialogs(dialog.sip_call_id))
         self.on_event(MemberLost(call_id=action.call_id, reason=action.reason, at=time.monotonic()))
 
     def _front_task(self, coro: Any) -> None:

@@ -14,6 +14,7 @@ switched on when a call arrives. The member exits after its call: nothing leaks 
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import logging
 import queue
@@ -33,6 +34,8 @@ log = logging.getLogger(__name__)
 
 IDLE_POLL_MS = 200
 CALL_POLL_MS = 10
+PJSIP_MAX_PACKET = 4000
+"""pjsip's receive buffer: a longer datagram arrives cut to this size."""
 LINGER_S = 0.3
 """After the last leg ends, keep polling briefly so final transactions (200 to BYE) complete."""
 
@@ -72,10 +75,13 @@ class _Leg(pj.Call):  # type: ignore[misc]
 
     def onCallState(self, prm: Any) -> None:
         info = self.getInfo()
-        self.agent.fact("state", self, info.state, info.lastStatusCode, info.lastReason)
+        if info.state == pj.PJSIP_INV_STATE_DISCONNECTED:
+            self.agent.leg_gone(self, info.lastStatusCode, info.lastReason)
+        else:
+            self.agent.fact("state", self.name, info.state, info.lastStatusCode, info.lastReason)
 
     def onCallMediaState(self, prm: Any) -> None:
-        self.agent.fact("media", self)
+        self.agent.fact("media", self.name)
 
     def onStreamDestroyed(self, prm: Any) -> None:
         self.media.capture_stats(self, prm.streamIdx)
@@ -216,22 +222,46 @@ class UserAgent:
     def fact(self, *item: Any) -> None:
         self._facts.append(item)
 
+    def leg_gone(self, leg: _Leg, status: int, reason: str) -> None:
+        """onCallState(DISCONNECTED): forget the Call object now, inside the callback.
+
+        pjsua reuses a call slot as soon as this callback returns; a Call object destroyed
+        later would hang up whichever new call got its slot (pjsua2's destructor does that).
+        Dropped here, it dies as this callback returns, like pjsua2's own `delete this`.
+        """
+        if self._legs.get(leg.name) is leg:
+            del self._legs[leg.name]
+        stats = leg.media.stats
+        if stats is None:  # the stream may still be there: read it now or never
+            leg.media.capture_stats(leg, 0)
+            stats = leg.media.stats
+        leg.media.release()
+        self._facts.append(("ended", leg.name, status or leg.last_status, reason, stats))
+
     def incoming(self, prm: Any) -> None:
         """onIncomingCall: take the first call; every later INVITE gets 486 at once."""
         if self.bridge is not None or self._stopping:
             self._refuse_now(prm, 486, "Busy Here")
             return
         received = time.monotonic()
-        info = headers.read_invite(prm.rdata.wholeMsg)
-        refusal = admission.media_refusal(info.sdp, self.spec.media_allow)
-        if refusal:
-            log.warning("refusing INVITE %s: %s", info.sip_call_id, refusal)
-            self._refuse_now(prm, 488, "Media Address Not Allowed")
+        raw = prm.rdata.wholeMsg
+        info = headers.read_invite(raw)
+        if len(raw.encode("utf-8", "replace")) >= PJSIP_MAX_PACKET:
+            info = dataclasses.replace(info, truncated=True)
+        refusal = admission.check_invite(info, self.spec.media_allow)
+        if refusal is not None:
+            log.warning("refusing INVITE %s: %s", info.sip_call_id, refusal.detail)
+            if refusal.reason == "truncated":
+                # pjsip cut a datagram over 4000 bytes; answering a Call built on it aborts
+                # the process (pjsip_rx_data_free_cloned). With no Call object pjsua answers
+                # 500 itself and the member lives on. The front keeps such messages out.
+                return
+            self._refuse_now(prm, refusal.status, refusal.phrase)
             self.emit(
                 msg.CallRefused(
                     at=received,
-                    status=488,
-                    reason="media-not-allowed",
+                    status=refusal.status,
+                    reason=refusal.reason,
                     caller=info.caller,
                     trunk=self.spec.trunk,
                 )
@@ -270,27 +300,31 @@ class UserAgent:
 
     def _apply_facts(self) -> None:
         while self._facts:
-            kind, leg, *rest = self._facts.pop(0)
-            if self.bridge is None or leg.name not in (br.CALLER, *self.bridge.legs):
-                if kind == "state" and rest[0] == pj.PJSIP_INV_STATE_DISCONNECTED:
-                    self._legs.pop(leg.name, None)
-                continue
+            kind, name, *rest = self._facts.pop(0)
+            if self.bridge is None or name not in self.bridge.legs:
+                continue  # a refused or busy INVITE: nothing to do
             now = time.monotonic()
+            if kind == "ended":
+                status, reason, stats = rest
+                if stats is not None:
+                    self.emit(msg.LegStats(call_id=self.call_id, leg=name, **stats))
+                self._execute(self.bridge.leg_ended(name, status, reason, now))
+                continue
+            leg = self._legs.get(name)
+            if leg is None:
+                continue  # it ended in the same poll; its "ended" fact follows
             if kind == "media":
                 if leg.media.attach(leg):
-                    self._execute(self.bridge.leg_media_ready(leg.name, now))
+                    self._execute(self.bridge.leg_media_ready(name, now))
                 continue
             state, status, reason = rest
             leg.last_status = status or leg.last_status
             if state in (pj.PJSIP_INV_STATE_EARLY, pj.PJSIP_INV_STATE_CONFIRMED):
-                self._send_dialog(leg)
-            if state == pj.PJSIP_INV_STATE_EARLY and leg.name != br.CALLER:
-                self._execute(self.bridge.leg_ringing(leg.name, now))
+                self._send_dialog(leg)  # now the front holds a dialog for this leg
+            if state == pj.PJSIP_INV_STATE_EARLY and name != br.CALLER:
+                self._execute(self.bridge.leg_ringing(name, now))
             elif state == pj.PJSIP_INV_STATE_CONFIRMED:
-                self._execute(self.bridge.leg_connected(leg.name, now))
-            elif state == pj.PJSIP_INV_STATE_DISCONNECTED:
-                self._emit_stats(leg)
-                self._execute(self.bridge.leg_ended(leg.name, status, reason, now))
+                self._execute(self.bridge.leg_connected(name, now))
 
     def _drain_commands(self) -> None:
         while True:
@@ -348,21 +382,27 @@ class UserAgent:
         elif isinstance(action, br.RefuseCaller):
             self._answer(self._legs[br.CALLER], action.status, action.reason, action.retry_after)
         elif isinstance(action, br.DialLeg):
-            leg = _Leg(self, action.leg)
-            self._legs[action.leg] = leg
-            leg.makeCall(action.uri, pj.CallOpParam(True))
+            outgoing = _Leg(self, action.leg)
+            self._legs[action.leg] = outgoing
+            outgoing.makeCall(action.uri, pj.CallOpParam(True))
         elif isinstance(action, br.EndLeg):
-            leg = self._legs.get(action.leg)
-            if leg is not None and self._alive(leg):
-                leg.hangup(pj.CallOpParam(True))
+            ending = self._legs.get(action.leg)
+            if ending is not None and self._alive(ending):
+                ending.hangup(pj.CallOpParam(True))
         elif isinstance(action, br.LinkAudio):
-            self._legs[action.a].media.link(self._legs[action.b].media)
-        elif isinstance(action, br.StartAnnouncement):
+            a, b = self._legs.get(action.a), self._legs.get(action.b)
+            if a is not None and b is not None:
+                a.media.link(b.media)
+        elif isinstance(action, br.StartAnnouncement) and action.leg in self._legs:
             if self._player is None:
                 self._player = pj.AudioMediaPlayer()
                 self._player.createPlayer(self.spec.announcement, 0)
             self._legs[action.leg].media.listen_to(self._player)
-        elif isinstance(action, br.StopAnnouncement) and self._player is not None:
+        elif (
+            isinstance(action, br.StopAnnouncement)
+            and self._player is not None
+            and action.leg in self._legs
+        ):
             self._legs[action.leg].media.stop_listening_to(self._player)
 
     @staticmethod
@@ -380,33 +420,9 @@ class UserAgent:
     def _send_dialog(self, leg: _Leg) -> None:
         if leg.dialog_sent:
             return
-        info = leg.getInfo()
-        local, remote = _tag(info.localUri), _tag(info.remoteUri)
-        if not remote:
-            return
         leg.dialog_sent = True
-        self.emit(
-            msg.LegDialog(
-                call_id=self.call_id,
-                leg=leg.name,
-                sip_call_id=info.callIdString,
-                local_tag=local,
-                remote_tag=remote,
-            )
-        )
-
-    def _emit_stats(self, leg: _Leg) -> None:
-        stats = leg.media.stats
-        if stats is not None:
-            self.emit(msg.LegStats(call_id=self.call_id, leg=leg.name, **stats))
-
-
-def _tag(name_addr: str) -> str:
-    for param in name_addr.split(";")[1:]:
-        key, _, value = param.partition("=")
-        if key.strip().lower() == "tag":
-            return value.strip()
-    return ""
+        call_id = leg.getInfo().callIdString
+        self.emit(msg.LegDialog(call_id=self.call_id, leg=leg.name, sip_call_id=call_id))
 
 
 def _pid() -> int:

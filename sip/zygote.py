@@ -45,11 +45,11 @@ def serve(control: socket.socket) -> None:
     gc.freeze()
     try:
         while True:
-            readable, _, _ = select.select([control, wake_r], [], [], 1.0)
+            readable, _, _ = select.select([control.fileno(), wake_r], [], [], 1.0)
             if wake_r in readable:
                 os.read(wake_r, 512)
             _reap(control, children)
-            if control not in readable:
+            if control.fileno() not in readable:
                 continue
             data = control.recv(65536)
             if not data:

@@ -105,16 +105,14 @@ async def seat_farm(
 
 async def http_json(engine: Engine, method: str, path: str, body: Any = None) -> tuple[int, Any]:
     http = engine.settings.http
-    async with aiohttp.ClientSession() as session:
-        async with session.request(
-            method, f"http://{http.address}:{http.port}{path}", json=body
-        ) as response:
-            data = (
-                await response.json(content_type=None)
-                if path != "/metrics"
-                else await response.text()
-            )
-            return response.status, data
+    async with (
+        aiohttp.ClientSession() as session,
+        session.request(method, f"http://{http.address}:{http.port}{path}", json=body) as response,
+    ):
+        data = (
+            await response.json(content_type=None) if path != "/metrics" else await response.text()
+        )
+        return response.status, data
 
 
 async def eventually(check: Callable[[], Any], timeout: float = 10.0, what: str = "") -> Any:

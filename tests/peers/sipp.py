@@ -23,10 +23,11 @@ class SippRun:
     def received(self, first_line: str) -> list[str]:
         """Received messages whose first line starts with `first_line` (e.g. 'SIP/2.0 503')."""
         found = []
-        for block in self.messages.split("----------------------------------------------- "):
-            if " message received " not in block.split("\n", 1)[0]:
+        for block in self.messages.split("----------------------------------------------- ")[1:]:
+            lines = block.split("\n", 2)  # date, "UDP message received [n] bytes :", message
+            if len(lines) < 3 or "message received" not in lines[1]:
                 continue
-            body = block.split("\n", 1)[1].lstrip("\r\n ")
+            body = lines[2].lstrip("\r\n ")
             if body.startswith(first_line):
                 found.append(body)
         return found

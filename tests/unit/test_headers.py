@@ -103,3 +103,9 @@ def test_split_message_unfolds_headers() -> None:
     assert start == "OPTIONS sip:x SIP/2.0"
     assert headers["subject"] == ["a b"]
     assert body == "hi"
+
+
+def test_truncation_is_measured_on_the_octets_received() -> None:
+    whole = invite(body="v=0\r\nc=IN IP4 127.0.0.1\r\n")
+    assert not read_invite(whole).truncated
+    assert read_invite(whole[:-5]).truncated
