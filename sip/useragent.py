@@ -251,12 +251,11 @@ class UserAgent:
         refusal = admission.check_invite(info, self.spec.media_allow)
         if refusal is not None:
             log.warning("refusing INVITE %s: %s", info.sip_call_id, refusal.detail)
-            if refusal.reason == "truncated":
-                # pjsip cut a datagram over 4000 bytes; answering a Call built on it aborts
-                # the process (pjsip_rx_data_free_cloned). With no Call object pjsua answers
-                # 500 itself and the member lives on. The front keeps such messages out.
-                return
-            self._refuse_now(prm, refusal.status, refusal.phrase)
+            # pjsip cuts a datagram over 4000 bytes; answering a Call built on one aborts the
+            # process (pjsip_rx_data_free_cloned). With no Call object pjsua answers 500 itself
+            # and the member lives on. (The front keeps such messages out: this is a backstop.)
+            if refusal.reason != "truncated":
+                self._refuse_now(prm, refusal.status, refusal.phrase)
             self.emit(
                 msg.CallRefused(
                     at=received,

@@ -73,10 +73,10 @@ class PortBlock:
         return self.base + 800  # up to 20 workers x 12
 
 
-def allocate(rng: random.Random | None = None) -> PortBlock:
+def allocate(rng: random.Random | None = None, span: int = SPAN) -> PortBlock:
     rng = rng or random.Random()
     for _ in range(200):
-        base = rng.randrange(LOW, HIGH - SPAN) // 10 * 10
-        if all(_free(port) for port in range(base, base + SPAN)):
+        base = rng.randrange(LOW, HIGH - span) // 10 * 10
+        if all(_free(port) for port in range(base, base + span)):
             return PortBlock(base)
     raise RuntimeError("no free block of ports below 32768")
