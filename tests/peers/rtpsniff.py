@@ -22,6 +22,7 @@ class Capture:
     port: int
     packets: int = 0
     payload: dict[int, bytearray] = field(default_factory=dict)  # by RTP payload type
+    streams: dict[tuple[int, int], bytearray] = field(default_factory=dict)  # (source port, type)
     sources: set[tuple[str, int]] = field(default_factory=set)
     destinations: set[int] = field(default_factory=set)
 
@@ -76,6 +77,7 @@ class RtpSniffer:
         self.capture.sources.add((src, sport))
         self.capture.destinations.add(dport)
         self.capture.payload.setdefault(payload_type, bytearray()).extend(rtp[12:])
+        self.capture.streams.setdefault((sport, payload_type), bytearray()).extend(rtp[12:])
 
 
 def wait_for(predicate: object, timeout: float) -> bool:
