@@ -201,7 +201,7 @@ class Worker:
         self.numbers[seat] += 1
         number = call.number = self.numbers[seat]
         self.calls[seat] = _SeatCall(call=call, number=number)
-        self.emit(seat, "incoming", number=number)
+        self.emit(seat, "incoming", number=number, call_id=call.getInfo().callIdString)
         self._answer(call, 180)
         if behaviour.answer == "auto":
             low, high = behaviour.delay

@@ -44,6 +44,8 @@ class CallRecord:
     outcome: str = ""  # answered | abandoned | failed | refused (after the end)
     reason: str = ""
     rings: list[tuple[float, str, str]] = field(default_factory=list)
+    legs: dict[str, str] = field(default_factory=dict)
+    """SIP Call-ID of each leg ('caller', 'seat:<id>'), to find the call in SIP traces."""
 
     def view(self) -> dict[str, object]:
         answer = None if self.answered_at is None else round(self.answered_at - self.offered_at, 4)
@@ -64,6 +66,7 @@ class CallRecord:
             "rings": [
                 {"at": at, "seat_id": seat, "outcome": what} for at, seat, what in self.rings
             ],
+            "sip_legs": dict(self.legs),
         }
 
 
@@ -151,6 +154,10 @@ class CallRouter:
             if answered is not None and event.announcement:
                 answered.announced_at = event.at
                 self.metrics.announced.labels(answered.trunk).inc()
+        elif isinstance(event, msg.LegDialog):
+            leg_of = self.calls.get(event.call_id)
+            if leg_of is not None:
+                leg_of.legs[event.leg] = event.sip_call_id
         elif isinstance(event, msg.LegStats):
             leg = "caller" if event.leg == "caller" else "seat"
             self.metrics.rtp_packets.labels(leg, "rx").inc(event.rx_packets)

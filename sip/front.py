@@ -198,6 +198,9 @@ class Front:
         while True:
             assert self._process is not None
             code = await self._process.wait()
+            # its workers may outlive a killed main process and hold the ports: end the group
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self._process.pid, signal.SIGKILL)
             if self._stopping:
                 return
             self.up = False

@@ -87,7 +87,7 @@ class Pool:
         self._timer: asyncio.TimerHandle | None = None
         self._front_tasks: set[asyncio.Task[None]] = set()
         self._ready = asyncio.Event()
-        self._stopped = asyncio.Event()
+        self._reports: asyncio.Task[None] | None = None
 
     # -- life cycle -------------------------------------------------------------------------
 
@@ -111,6 +111,7 @@ class Pool:
         theirs.close()
         self._control = ours
         self._control_reader, self._control_writer = await asyncio.open_connection(sock=ours)
+        self._reports = asyncio.create_task(self._read_reports())
         self._execute(self.core.plan(time.monotonic()))
         try:
             await asyncio.wait_for(self._ready.wait(), ready_timeout)
@@ -119,7 +120,12 @@ class Pool:
             raise RuntimeError(f"pool reserve not ready in {ready_timeout} s: {counts}") from None
 
     async def run(self) -> None:
-        """Read the fork server's reports until it exits (it must not: that is fatal)."""
+        """Until the fork server exits (it must not: that is fatal) or we are cancelled."""
+        assert self._reports is not None
+        # shielded: cancelling run() must not stop us hearing members exit while stopping
+        await asyncio.shield(self._reports)
+
+    async def _read_reports(self) -> None:
         assert self._control_reader is not None
         while line := await self._control_reader.readline():
             try:
@@ -151,6 +157,8 @@ class Pool:
             self._timer.cancel()
         for task in list(self._front_tasks):
             task.cancel()
+        if self._reports is not None:
+            self._reports.cancel()
 
     async def resync_front(self) -> None:
         """After a front restart: re-announce which members are idle."""
@@ -292,7 +300,6 @@ class Pool:
         now = time.monotonic()
         if isinstance(event, msg.LegDialog):
             member.dialogs[event.leg] = event
-            return
         if isinstance(event, msg.CallOffered):
             self._execute(self.core.call_taken(member.member_id, event.call_id, now))
         elif isinstance(event, msg.CallEnded):

@@ -34,6 +34,11 @@ log = logging.getLogger(__name__)
 
 IDLE_POLL_MS = 200
 CALL_POLL_MS = 10
+ANSWER_POLL_MS = 1
+ANSWER_WINDOW_S = 0.05
+"""After telling the engine something it answers with a command (a call offered, a seat
+answered), poll fast for this long: a command waits in the queue until the poll returns."""
+EXPECTS_COMMAND = (msg.CallOffered, msg.SeatAnswered, msg.SeatFailed)
 PJSIP_MAX_PACKET = 4000
 """pjsip's receive buffer: a longer datagram arrives cut to this size."""
 LINGER_S = 0.3
@@ -101,7 +106,8 @@ class UserAgent:
 
     def __init__(self, spec: MemberSpec, emit: Callable[[msg.Message], None]) -> None:
         self.spec = spec
-        self.emit = emit
+        self._emit = emit
+        self._fast_until = 0.0
         self.commands: queue.SimpleQueue[msg.Message] = queue.SimpleQueue()
         self.ep: Any = None
         self.account: Any = None
@@ -130,13 +136,23 @@ class UserAgent:
             while not self._done():
                 self._drain_commands()
                 self._apply_facts()
-                self.ep.libHandleEvents(CALL_POLL_MS if self.bridge else IDLE_POLL_MS)
+                self.ep.libHandleEvents(self._poll_ms())
                 self._apply_facts()
         except Exception as exc:  # the member dies with a report; the engine replaces it
             log.exception("user agent failed")
             self.emit(msg.MemberFault(message=f"user agent failed: {exc!r}"))
         finally:
             self._shutdown()
+
+    def emit(self, event: msg.Message) -> None:
+        if isinstance(event, EXPECTS_COMMAND):
+            self._fast_until = time.monotonic() + ANSWER_WINDOW_S
+        self._emit(event)
+
+    def _poll_ms(self) -> int:
+        if self.bridge is None:
+            return IDLE_POLL_MS
+        return ANSWER_POLL_MS if time.monotonic() < self._fast_until else CALL_POLL_MS
 
     def _done(self) -> bool:
         if self.bridge is None:

@@ -45,3 +45,26 @@ def tone_levels(samples: np.ndarray, rate: int, freqs: list[float]) -> dict[floa
 
 def rms(samples: np.ndarray) -> float:
     return float(np.sqrt(np.mean(samples**2))) if len(samples) else 0.0
+
+
+def alaw_encode(samples: np.ndarray) -> bytes:
+    """Float samples in [-1, 1] to G.711 A-law bytes."""
+    pcm = np.clip(samples * 32767, -32768, 32767).astype(np.int32) >> 3  # 13-bit
+    sign = np.where(pcm >= 0, 0x80, 0x00)
+    magnitude = np.minimum(np.where(pcm >= 0, pcm, -pcm - 1), 0xFFF)
+    exponent = np.zeros_like(magnitude)
+    for bit in range(1, 8):
+        exponent = np.where(magnitude >= (0x10 << bit), bit, exponent)
+    mantissa = np.where(exponent == 0, magnitude >> 1, magnitude >> exponent) & 0x0F
+    return ((sign | (exponent << 4) | mantissa) ^ 0x55).astype(np.uint8).tobytes()
+
+
+def alaw_decode(data: bytes) -> np.ndarray:
+    a = np.frombuffer(data, dtype=np.uint8).astype(np.int32) ^ 0x55
+    sign = a & 0x80
+    exponent = (a >> 4) & 0x07
+    mantissa = a & 0x0F
+    magnitude = np.where(
+        exponent == 0, (mantissa << 4) + 8, ((mantissa << 4) + 0x108) << (exponent - 1)
+    )
+    return np.where(sign != 0, magnitude, -magnitude).astype(np.float64) / 32768.0

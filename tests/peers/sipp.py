@@ -51,6 +51,7 @@ class SippCall:
         transport: str = "u1",
         caller_prefix: str = "1380000",
         timeout_s: int = 60,
+        replacements: dict[str, str] | None = None,
     ) -> None:
         self.dir = workdir / f"sipp{instance}"
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -67,7 +68,9 @@ class SippCall:
         else:
             path = self.dir / f"{scenario}.xml"
             text = (SCENARIOS / f"{scenario}.xml").read_text()
-            path.write_text(text.replace("EXPECTED_STATUS", str(expect_status)))
+            for old, new in {"EXPECTED_STATUS": str(expect_status), **(replacements or {})}.items():
+                text = text.replace(old, new)
+            path.write_text(text)
         self.args = [
             shutil.which("sipp") or "sipp", f"127.0.0.1:{ports.trunk}", "-sf", str(path),
             "-s", "110", "-set", "caller_prefix", caller_prefix,

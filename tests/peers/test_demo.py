@@ -46,3 +46,56 @@ def test_bad_config_exits_2_naming_file_line_and_key(tmp_path: Path) -> None:
     )  # fmt: skip
     assert run.returncode == 2
     assert run.stderr.startswith(f"hotline110: configuration error: {config}:3: front.rpc_prot:")
+
+
+def test_run_with_the_shipped_config_serves_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
+    """`hotline110 run --config config/hotline110.toml`, moved onto free ports."""
+    import signal
+    import time
+    import urllib.request
+
+    block = allocate(span=1700)
+    text = (Path(__file__).parents[2] / "config" / "hotline110.toml").read_text()
+    for old, new in (
+        ("port = 5060", f"port = {block.base}"),
+        ("internal_port = 5070", f"internal_port = {block.base + 2}"),
+        ("rpc_port = 5072", f"rpc_port = {block.base + 4}"),
+        ("port = 8110", f"port = {block.base + 6}"),
+        ("sip_port_base = 21000", f"sip_port_base = {block.base + 10}"),
+        ("rtp_port_base = 23000", f"rtp_port_base = {block.base + 200}"),
+        ('state_dir = "var"', f'state_dir = "{tmp_path / "var"}"'),
+    ):
+        assert old in text
+        text = text.replace(old, new)
+    config = tmp_path / "hotline110.toml"
+    config.write_text(text)
+    engine = subprocess.Popen(
+        [sys.executable, "-m", "engine.cli", "run", "--config", str(config)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        health = None
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and engine.poll() is None:
+            try:
+                url = f"http://127.0.0.1:{block.base + 6}/healthz"
+                with urllib.request.urlopen(url, timeout=1) as response:
+                    health = response.status
+                    break
+            except OSError:
+                time.sleep(0.2)
+        assert health == 200
+        url = f"http://127.0.0.1:{block.base + 6}/api/seats"
+        with urllib.request.urlopen(url, timeout=2) as response:
+            seats = __import__("json").loads(response.read())
+        assert len(seats) == 100 and seats[0]["state"] == "logged-out"
+        front_pid = int((tmp_path / "var" / "front" / "kamailio.pid").read_text())
+        engine.send_signal(signal.SIGINT)
+        output, _ = engine.communicate(timeout=30)
+        assert engine.returncode == 0, output[-2000:]
+        assert "hotline110 up: trunk" in output
+        assert not Path(f"/proc/{front_pid}").exists()  # the front went down with the engine
+    finally:
+        if engine.poll() is None:
+            engine.kill()
+            engine.wait()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -137,3 +139,18 @@ async def test_sources_outside_the_allow_list_get_403(ports: PortBlock, tmp_path
             # the carrier still gets through
             assert (await SippCall(tmp_path, ports, 1, hold_ms=500).run(30)).returncode == 0
             await asyncio.sleep(0)
+
+
+async def test_front_killed_is_restarted_and_calls_go_on(ports: PortBlock, tmp_path: Path) -> None:
+    async with seat_farm(ports, tmp_path / "seats", 2) as farm:
+        seats = [(seat, farm.contact(seat)) for seat in farm.seat_ids()]
+        async with running(settings_for(ports, tmp_path / "var", seats)) as engine:
+            assert (await SippCall(tmp_path, ports, 0, hold_ms=500).run(30)).returncode == 0
+            pid = int((engine.run_dir / "front" / "kamailio.pid").read_text())
+            os.kill(pid, signal.SIGKILL)
+            await eventually(lambda: engine.front.restarts == 1 and engine.front.up, 20, "restart")
+            # the new front lists every member inactive: the engine re-announces the idle ones
+            await asyncio.sleep(0.5)
+            assert (await SippCall(tmp_path, ports, 1, hold_ms=500).run(30)).returncode == 0
+            _, text = await http_json(engine, "GET", "/metrics")
+            assert metric_values(text)[("hotline110_front_restarts_total", ())] == 1
