@@ -70,8 +70,8 @@ class RtpSniffer:
         if dport not in self.ports:
             return
         rtp = ip[header + 8 :]
-        if len(rtp) < 12 or rtp[0] >> 6 != 2:
-            return
+        if len(rtp) < 12 or rtp[0] >> 6 != 2 or 200 <= rtp[1] <= 204:
+            return  # not RTP, or RTCP (its packet types 200-204 sit where RTP has M+PT)
         payload_type = rtp[1] & 0x7F
         self.capture.packets += 1
         self.capture.sources.add((src, sport))

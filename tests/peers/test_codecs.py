@@ -19,16 +19,14 @@ SEAT_HZ = 880.0
 
 
 def sdp_answer(run_messages: str) -> str:
-    """The SDP of the 200 OK to the INVITE in a SIPp trace."""
+    """The 200 OK to the INVITE (with its SDP) in a SIPp trace."""
     for block in run_messages.split("----------------------------------------------- ")[1:]:
         lines = block.split("\n", 2)
-        if (
-            len(lines) == 3
-            and "received" in lines[1]
-            and lines[2].lstrip().startswith("SIP/2.0 200")
-        ):
-            if "CSeq: 1 INVITE" in lines[2]:
-                return lines[2]
+        if len(lines) < 3 or "received" not in lines[1]:
+            continue
+        message = lines[2].lstrip()
+        if message.startswith("SIP/2.0 200") and "CSeq: 1 INVITE" in message:
+            return message
     return ""
 
 
