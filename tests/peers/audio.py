@@ -56,7 +56,8 @@ def alaw_encode(samples: np.ndarray) -> bytes:
     for bit in range(1, 8):
         exponent = np.where(magnitude >= (0x10 << bit), bit, exponent)
     mantissa = np.where(exponent == 0, magnitude >> 1, magnitude >> exponent) & 0x0F
-    return ((sign | (exponent << 4) | mantissa) ^ 0x55).astype(np.uint8).tobytes()
+    encoded: bytes = ((sign | (exponent << 4) | mantissa) ^ 0x55).astype(np.uint8).tobytes()
+    return encoded
 
 
 def alaw_decode(data: bytes) -> np.ndarray:

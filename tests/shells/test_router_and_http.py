@@ -61,7 +61,7 @@ def offered(call_id: str, at: float) -> msg.CallOffered:
 async def client() -> Any:
     engine = FakeEngine()
     async with TestClient(TestServer(build_app(engine))) as test_client:  # type: ignore[arg-type]
-        test_client.engine = engine
+        test_client.engine = engine  # type: ignore[attr-defined]
         yield test_client
 
 

@@ -14,7 +14,7 @@ ALL = (*msg.MEMBER_EVENTS, *msg.ENGINE_COMMANDS)
 
 
 def sample(cls: type[msg.Message], data: st.DataObject) -> msg.Message:
-    values = {}
+    values: dict[str, object] = {}
     for f in dataclasses.fields(cls):
         hint = str(f.type)
         if hint == "int":

@@ -43,9 +43,10 @@ def test_member_recycled_after_its_call_frees_the_slot() -> None:
     core.call_taken(1, "1", 1.0)
     core.member_ready(4, 1.1)
     assert core.call_finished(1, 5.0) == []
-    assert core.slots[0].state is SlotState.DRAINING
+    slot = core.slots[0]
+    assert slot.state is SlotState.DRAINING
     assert core.member_exited(1, 0, 0, 5.1) == []  # reserve is full: slot stays cold
-    assert core.slots[0].state is SlotState.COLD
+    assert core.count(SlotState.COLD) == 3 and core.by_member(1) is None
     assert core.restarts == 0
 
 
