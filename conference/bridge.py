@@ -29,7 +29,7 @@ from sip import messages as msg
 
 CALLER = "caller"
 MAX_LEGS = 4
-"""The installable pjsua2 allows 4 call legs per process."""
+"""The installable pjsua2 allows 4 call legs per process (sip.pjendpoint.MAX_LEGS)."""
 
 
 def seat_leg(seat_id: str) -> str:

@@ -10,37 +10,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import csv
-import math
 import signal
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from demo.tones import tone_ulaw
+
 TONE_FILE = "tone_pcmu.raw"
-
-
-def ulaw(sample: int) -> int:
-    """G.711 µ-law encoding of one signed 16-bit sample."""
-    bias, clip = 0x84, 32635
-    sign = 0x80 if sample < 0 else 0
-    magnitude = min(abs(sample), clip) + bias
-    exponent = 7
-    for bit in range(7, -1, -1):
-        if magnitude & (1 << (bit + 7)):
-            exponent = bit
-            break
-    mantissa = (magnitude >> (exponent + 3)) & 0x0F
-    return ~(sign | (exponent << 4) | mantissa) & 0xFF
-
-
-def write_tone(path: Path, hz: float = 440.0, seconds: float = 10.0, level: float = 0.3) -> None:
-    """A sine tone as raw µ-law at 8 kHz (what SIPp's rtp_stream plays, as payload type 0)."""
-    count = int(8000 * seconds)
-    path.write_bytes(
-        bytes(
-            ulaw(int(level * 32767 * math.sin(2 * math.pi * hz * n / 8000))) for n in range(count)
-        )
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +66,7 @@ class Carrier:
         self.workdir.mkdir(parents=True, exist_ok=True)
         tone = self.workdir / TONE_FILE
         if not tone.exists():
-            write_tone(tone)
+            tone_ulaw(tone)
         template = resources.files("demo").joinpath("scenarios/carrier_uac.xml").read_text()
         scenario = self.workdir / "carrier_uac.xml"
         low, high = self.hold_ms

@@ -212,7 +212,8 @@ def _serve(config: dict[str, Any]) -> None:
     """Fork the workers, relay commands and events, stop everything when stdin closes."""
     import ctypes
 
-    from demo.seatphone import tone_path, tone_wav, worker_main  # pjsua2 imported once, here
+    from demo.seatphone import tone_path, worker_main  # pjsua2 imported once, here
+    from demo.tones import tone_wav
 
     with contextlib.suppress(OSError):
         ctypes.CDLL(None).prctl(1, signal.SIGTERM)

@@ -15,12 +15,9 @@ import contextlib
 import functools
 import gc
 import json
-import math
 import random
 import socket
-import struct
 import time
-import wave
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,21 +25,10 @@ from typing import Any
 
 import pjsua2 as pj
 
+from sip.pjendpoint import account_config, start_endpoint
+
 POLL_MS = 10
-
-
-def tone_wav(path: Path, hz: float, seconds: float = 10.0, rate: int = 8000) -> None:
-    """A looping voice stand-in: a sine tone, 8 kHz mono 16-bit."""
-    with wave.open(str(path), "wb") as wav:
-        wav.setnchannels(1)
-        wav.setsampwidth(2)
-        wav.setframerate(rate)
-        wav.writeframes(
-            b"".join(
-                struct.pack("<h", int(8000 * math.sin(2 * math.pi * hz * n / rate)))
-                for n in range(int(rate * seconds))
-            )
-        )
+SEAT_CODECS = ("PCMU/8000/1", "PCMA/8000/1", "G722/16000/1")
 
 
 def tone_path(workdir: Path, hz: float) -> str:
@@ -134,34 +120,14 @@ class Worker:
         self.channel.sendall(json.dumps(event).encode() + b"\n")
 
     def run(self) -> None:
-        ep = pj.Endpoint()
-        ep.libCreate()
-        cfg = pj.EpConfig()
-        cfg.uaConfig.threadCnt = 0
-        cfg.uaConfig.mainThreadOnly = True
-        cfg.uaConfig.maxCalls = 4
-        cfg.logConfig.level = cfg.logConfig.consoleLevel = 1
-        cfg.medConfig.noVad = True
-        cfg.medConfig.ecTailLen = 0
-        cfg.medConfig.threadCnt = 0
-        cfg.medConfig.hasIoqueue = False
-        ep.libInit(cfg)
-        transport = pj.TransportConfig()
-        transport.port = self.spec["sip_port"]
-        transport.boundAddress = transport.publicAddress = "127.0.0.1"
-        ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, transport)
-        ep.libStart()
-        ep.audDevManager().setNullDev()
-        wanted = {"PCMU/8000/1": 255, "PCMA/8000/1": 254, "G722/16000/1": 253}
-        for codec in ep.codecEnum2():
-            ep.codecSetPriority(codec.codecId, wanted.get(codec.codecId, 0))
+        port = self.spec["sip_port"]
+        ep = start_endpoint(address="127.0.0.1", sip_port=port, codecs=SEAT_CODECS, clocked=True)
         self.tone = tone_path(self.workdir, self.spec["tone_hz"])
         for seat in self.spec["seats"]:
-            acfg = pj.AccountConfig()
-            acfg.idUri = f"sip:{seat}@127.0.0.1:{self.spec['sip_port']}"
-            media = acfg.mediaConfig.transportConfig
-            media.port, media.portRange = self.spec["rtp_port"], self.spec["rtp_span"]
-            media.boundAddress = media.publicAddress = "127.0.0.1"
+            acfg = account_config(
+                f"sip:{seat}@127.0.0.1:{port}", "127.0.0.1",
+                self.spec["rtp_port"], self.spec["rtp_span"],
+            )  # fmt: skip
             account = _Account(self, seat)
             account.create(acfg)
             self.accounts[seat] = account

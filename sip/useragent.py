@@ -29,6 +29,7 @@ from conference import bridge as br
 from conference.pjbridge import LegMedia
 from sip import admission, headers
 from sip import messages as msg
+from sip.pjendpoint import account_config, start_endpoint
 
 log = logging.getLogger(__name__)
 
@@ -165,38 +166,21 @@ class UserAgent:
 
     def _start(self) -> None:
         spec = self.spec
-        self.ep = pj.Endpoint()
-        self.ep.libCreate()
-        cfg = pj.EpConfig()
-        cfg.uaConfig.threadCnt = 0
-        cfg.uaConfig.mainThreadOnly = True
-        cfg.uaConfig.maxCalls = br.MAX_LEGS
-        cfg.uaConfig.userAgent = "hotline110"
-        cfg.logConfig.level = spec.pj_log_level
-        cfg.logConfig.consoleLevel = spec.pj_log_level
-        cfg.medConfig.noVad = True  # keep RTP flowing through silence
-        cfg.medConfig.ecTailLen = 0  # no acoustic echo here: save the CPU
-        cfg.medConfig.threadCnt = 0
-        cfg.medConfig.hasIoqueue = False  # RTP on our polled ioqueue: no idle media thread
-        cfg.medConfig.clockRate = spec.clock_rate
-        cfg.medConfig.sndClockRate = spec.clock_rate
-        self.ep.libInit(cfg)
-        tcfg = pj.TransportConfig()
-        tcfg.port = spec.sip_port
-        tcfg.boundAddress = tcfg.publicAddress = spec.address
-        self.ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, tcfg)
-        self.ep.libStart()
-        self.ep.audDevManager().setNoDev()
-        wanted = {codec: 255 - index for index, codec in enumerate(spec.codecs)}
-        for codec in self.ep.codecEnum2():
-            self.ep.codecSetPriority(codec.codecId, wanted.get(codec.codecId, 0))
-        acfg = pj.AccountConfig()
-        acfg.idUri = f"sip:hotline110@{spec.address}:{spec.sip_port}"
-        if spec.front_uri:
-            acfg.sipConfig.proxies.append(spec.front_uri)
-        media = acfg.mediaConfig.transportConfig
-        media.port, media.portRange = spec.rtp_port, spec.rtp_span
-        media.boundAddress = media.publicAddress = spec.address
+        # no conference clock until a call arrives: an idle member costs almost nothing
+        self.ep = start_endpoint(
+            address=spec.address,
+            sip_port=spec.sip_port,
+            codecs=spec.codecs,
+            log_level=spec.pj_log_level,
+            clock_rate=spec.clock_rate,
+        )
+        acfg = account_config(
+            f"sip:hotline110@{spec.address}:{spec.sip_port}",
+            spec.address,
+            spec.rtp_port,
+            spec.rtp_span,
+            proxy=spec.front_uri,
+        )
         self.account = _Account(self)
         self.account.create(acfg)
 

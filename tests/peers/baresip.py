@@ -10,26 +10,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import math
 import re
 import signal
-import struct
-import wave
 from pathlib import Path
 from typing import Any
 
-
-def write_tone_wav(path: Path, hz: float, seconds: float = 30.0, rate: int = 8000) -> None:
-    with wave.open(str(path), "wb") as wav:
-        wav.setnchannels(1)
-        wav.setsampwidth(2)
-        wav.setframerate(rate)
-        wav.writeframes(
-            b"".join(
-                struct.pack("<h", int(9000 * math.sin(2 * math.pi * hz * n / rate)))
-                for n in range(int(rate * seconds))
-            )
-        )
+from demo.tones import tone_wav
 
 
 class BaresipPhone:
@@ -69,7 +55,7 @@ class BaresipPhone:
     def _write_config(self) -> None:
         (self.dir / "rec").mkdir(parents=True, exist_ok=True)
         tone = self.dir / "voice.wav"
-        write_tone_wav(tone, self.tone_hz)
+        tone_wav(tone, self.tone_hz, seconds=30.0)
         low, high = self.rtp_ports
         (self.dir / "config").write_text(
             "\n".join(

@@ -8,7 +8,8 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from demo.carrier import Carrier, write_tone
+from demo.carrier import Carrier
+from demo.tones import tone_ulaw
 from tests.peers.ports import PortBlock
 
 SCENARIOS = Path(__file__).parent / "scenarios"
@@ -55,7 +56,7 @@ class SippCall:
     ) -> None:
         self.dir = workdir / f"sipp{instance}"
         self.dir.mkdir(parents=True, exist_ok=True)
-        write_tone(self.dir / "tone_pcmu.raw")
+        tone_ulaw(self.dir / "tone_pcmu.raw")
         sip, control, media = ports.sipp(instance)
         self.media_port = media
         self.trace = self.dir / "messages.log"
