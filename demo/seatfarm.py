@@ -25,6 +25,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from sip.lifetime import die_with_parent
+
 RTP_PORTS_PER_WORKER = 12
 START_TIMEOUT = 20.0
 
@@ -210,13 +212,10 @@ class SeatFarm:
 
 def _serve(config: dict[str, Any]) -> None:
     """Fork the workers, relay commands and events, stop everything when stdin closes."""
-    import ctypes
-
     from demo.seatphone import tone_path, worker_main  # pjsua2 imported once, here
     from demo.tones import tone_wav
 
-    with contextlib.suppress(OSError):
-        ctypes.CDLL(None).prctl(1, signal.SIGTERM)
+    die_with_parent(signal.SIGTERM)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # events get their own descriptor: pjlib prints its start-up banner on fd 1
     out = os.fdopen(os.dup(1), "wb")
@@ -238,8 +237,7 @@ def _serve(config: dict[str, Any]) -> None:
                 ours.close()
                 for other in channels.values():
                     other.close()
-                with contextlib.suppress(OSError):
-                    ctypes.CDLL(None).prctl(1, signal.SIGKILL)
+                die_with_parent()
                 worker_main(spec, theirs)
             except BaseException as exc:  # report, then die: the parent sees worker-exit
                 sys.stderr.write(f"seat worker {number} failed: {exc!r}\n")

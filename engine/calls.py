@@ -135,8 +135,6 @@ class CallRouter:
             self.metrics.failed.labels(event.trunk, event.reason).inc()
             self.metrics.responses.labels(f"{event.status // 100}xx").inc()
             log.warning("call from %r refused by the pool: %s", event.caller, event.reason)
-        elif isinstance(event, msg.SeatRinging):
-            self.metrics.responses.labels("1xx").inc()
         elif isinstance(event, msg.SeatAnswered):
             self._ring_outcome(event.call_id, event.seat_id, "answered", event.at)
             self._feed(acd.SeatAnswered(at=event.at, call_id=event.call_id, seat_id=event.seat_id))
@@ -219,6 +217,8 @@ class CallRouter:
                 log.info("[call %s] ringing seat %s", action.call_id, action.seat_id)
                 record = self.calls.get(action.call_id)
                 if record is not None:
+                    if record.announced_at is None and not record.rings:
+                        self.metrics.responses.labels("1xx").inc()  # the member sends one 180
                     record.rings.append((self.clock(), action.seat_id, "ringing"))
                 self.send(action.call_id, msg.RingSeat(seat_id=action.seat_id, uri=action.contact))
             elif isinstance(action, acd.CancelRing):

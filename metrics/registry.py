@@ -112,8 +112,8 @@ class Metrics:
         )
         self.responses = Counter(
             "hotline110_sip_responses_sent_total",
-            "Responses the pool sent to trunk callers, by class (180 ringing, 200 answer, "
-            "486 busy member, 5xx refusal).",
+            "Final and ringing responses the pool sent to trunk callers, by class (180 while "
+            "a seat rings, 200 answer, 4xx/5xx refusals); the front's own are front_sip_replies.",
             ["class"],
             registry=r,
         )

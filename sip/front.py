@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import itertools
 import logging
 import os
@@ -26,6 +25,7 @@ import aiohttp
 
 from engine.errors import StartupError
 from engine.settings import PACKAGE_ROOT, Settings
+from sip.lifetime import own_group_dying_with_parent
 
 log = logging.getLogger(__name__)
 TEMPLATE = PACKAGE_ROOT / "config" / "kamailio" / "kamailio.cfg"
@@ -112,12 +112,6 @@ def check_config(settings: Settings, files: FrontFiles) -> None:
         raise StartupError(f"Kamailio rejects the generated config {files.config}:\n{tail}")
 
 
-def _die_with_parent() -> None:
-    with contextlib.suppress(OSError):
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)
-    os.setpgrp()
-
-
 class Front:
     """Supervises (embedded) or addresses (external) the Kamailio front."""
 
@@ -171,7 +165,7 @@ class Front:
             stdout=self._log,
             stderr=self._log,
             cwd=files.config.parent,
-            preexec_fn=_die_with_parent,
+            preexec_fn=own_group_dying_with_parent,
         )
 
     async def wait_ready(self, timeout: float) -> None:
@@ -246,7 +240,7 @@ class Front:
 
     async def set_member(self, slot: int, active: bool) -> None:
         """Let the dispatcher send trunk calls to this slot (active) or not."""
-        uri = f"sip:{self.settings.pool.address}:{self.settings.pool.sip_port_base + slot}"
+        uri = member_uri(self.settings, slot)
         await self.call("dispatcher.set_state", "a" if active else "i", DISPATCHER_SET, uri)
 
     async def end_dialogs(self, sip_call_id: str) -> int:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import gc
 import logging
 import os
@@ -21,16 +20,15 @@ import sys
 import threading
 
 from sip import messages as msg
+from sip.lifetime import die_with_parent
 from sip.useragent import MemberSpec, UserAgent
 
 log = logging.getLogger(__name__)
-_PR_SET_PDEATHSIG = 1
 
 
 def member_main(spec: MemberSpec, log_level: int = logging.WARNING) -> None:
     """Process entry point (runs in the forked child)."""
-    with contextlib.suppress(OSError):
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the engine decides when members stop
     # pjlib prints its start-up banner on stdout before our log settings apply
     devnull = os.open(os.devnull, os.O_WRONLY)

@@ -29,6 +29,7 @@ from engine.settings import Settings, resolve
 from sip import messages as msg
 from sip import slots as sl
 from sip.front import Front, RpcError
+from sip.lifetime import die_with_parent
 from sip.useragent import MemberSpec
 
 log = logging.getLogger(__name__)
@@ -106,7 +107,7 @@ class Pool:
             str(theirs.fileno()),
             pass_fds=[theirs.fileno()],
             stdin=asyncio.subprocess.DEVNULL,
-            preexec_fn=_die_with_parent,
+            preexec_fn=die_with_parent,
         )
         theirs.close()
         self._control = ours
@@ -360,10 +361,3 @@ def _member_id(call_id: str) -> int:
         return int(call_id)
     except ValueError:
         return -1
-
-
-def _die_with_parent() -> None:
-    import ctypes
-
-    with contextlib.suppress(OSError):
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)
