@@ -169,3 +169,29 @@ async def test_ring_no_answer_moves_the_call_to_the_next_seat(
             assert record.answered_at is not None and record.answered_at - record.offered_at > 1.0
             cancelled = await farm.wait_event("seat1", "ended", 5)
             assert cancelled is not None
+
+
+async def test_caller_location_from_pidf_lo_reaches_the_call_record(
+    ports: PortBlock, tmp_path: Path
+) -> None:
+    async with seat_farm(ports, tmp_path / "seats", 1) as farm:
+        seats = [(seat, farm.contact(seat)) for seat in farm.seat_ids()]
+        async with running(settings_for(ports, tmp_path / "var", seats)) as engine:
+            run = await SippCall(tmp_path, ports, 0, scenario="uac_pidflo").run(30)
+            assert run.returncode == 0, run.messages[-2000:]
+            await eventually(lambda: engine.router.finished, 10, "the call to end")
+            (record,) = engine.router.finished
+            status, view = await http_json(engine, "GET", f"/api/calls/{record.call_id}")
+            assert status == 200
+            assert view["outcome"] == "answered"
+            assert view["location_error"] == ""
+            assert view["location"] == {
+                "source": "pidf-lo",
+                "lat": 31.2353,
+                "lon": 121.484,
+                "radius_m": 40.0,
+                "civic": "CN, Shanghai, Huangpu, Nanjing East Road, 100",
+                "method": "Cell",
+            }
+            # the seat phone got plain SDP (baresip and others refuse multipart bodies)
+            assert (await farm.wait_event("seat1", "ended", 5))["answered"]
