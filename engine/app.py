@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 import statistics
 import time
 from pathlib import Path
@@ -187,11 +188,40 @@ def _percentile_ms(ordered: list[float], q: float) -> int:
 
 
 async def serve(settings: Settings) -> None:
-    """Run the engine until cancelled (Ctrl-C), always stopping its children."""
+    """Run the engine. The first Ctrl-C or SIGTERM drains it: no new calls (the front answers
+    503 with Retry-After, so the carrier routes elsewhere), calls in progress go on for up to
+    `pool.drain_timeout` s; a second one stops it at once. Its children always stop with it."""
     engine = Engine(settings)
+    loop = asyncio.get_running_loop()
+    drain, stop_now = asyncio.Event(), asyncio.Event()
+
+    def on_signal() -> None:
+        (stop_now if drain.is_set() else drain).set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, on_signal)
     try:
         await engine.start()
-        await engine.run()
+        runner = asyncio.create_task(engine.run())
+        asked = asyncio.create_task(drain.wait())
+        await asyncio.wait({runner, asked}, return_when=asyncio.FIRST_COMPLETED)
+        if runner.done():
+            asked.cancel()
+            runner.result()  # a vital part failed: raise it
+            return
+        calls = len(engine.router.calls)
+        log.warning(
+            "draining: no new calls; %d in progress may go on for up to %.0f s "
+            "(Ctrl-C again to stop now)", calls, settings.pool.drain_timeout,
+        )  # fmt: skip
+        draining = asyncio.create_task(engine.pool.drain(settings.pool.drain_timeout))
+        hurry = asyncio.create_task(stop_now.wait())
+        await asyncio.wait({draining, hurry, runner}, return_when=asyncio.FIRST_COMPLETED)
+        for task in (draining, hurry, runner):
+            task.cancel()
+        log.warning("stopping with %d calls in progress", len(engine.router.calls))
     finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
         with contextlib.suppress(Exception):
             await engine.stop()

@@ -87,6 +87,9 @@ class PoolSettings:
         default="config/sounds/queue-announcement.wav", metadata=_doc("Queue announcement WAV.")
     )
     restart_backoff: float = field(default=1.0, metadata=_doc("First wait after a crash loop, s."))
+    drain_timeout: float = field(
+        default=600.0, metadata=_doc("On Ctrl-C/SIGTERM: how long calls in progress may go on, s.")
+    )
     pj_log_level: int = field(default=1, metadata=_doc("pjsua2 log level in members."))
 
 

@@ -138,6 +138,15 @@ class Pool:
         if not self.core.stopping:
             raise RuntimeError("the pool's fork server exited")
 
+    async def drain(self, timeout: float) -> int:
+        """Take no new calls and wait (at most `timeout` s) for the calls in progress to end;
+        return how many are still going."""
+        self._execute(self.core.drain())
+        deadline = time.monotonic() + timeout
+        while self.core.count(sl.SlotState.BUSY) and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+        return self.core.count(sl.SlotState.BUSY)
+
     async def stop(self, timeout: float = 5.0) -> None:
         self._execute(self.core.stop_all())
         deadline = time.monotonic() + timeout

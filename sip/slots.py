@@ -152,6 +152,8 @@ class Slots:
         slot = self.by_member(member_id)
         if slot is None or slot.state is not SlotState.STARTING:
             return []
+        if self.stopping:  # it was asked to stop while it started
+            return [StopMember(slot=slot.index, member_id=member_id)]
         slot.state, slot.since = SlotState.WARM, now
         return [SetFrontState(slot=slot.index, active=True)]
 
@@ -188,18 +190,30 @@ class Slots:
         how = f"killed by signal {signal}" if signal else f"exited with status {code}"
         return self._died(slot, now, how) + self.plan(now)
 
-    def stop_all(self) -> list[SlotAction]:
+    def drain(self) -> list[SlotAction]:
+        """Take no new calls (idle members stop, none start); calls in progress go on."""
         self.stopping = True
         actions: list[SlotAction] = []
         for slot in self.slots:
-            if slot.state in (SlotState.WARM, SlotState.STARTING, SlotState.BUSY):
-                if slot.state is SlotState.WARM:
-                    actions.append(SetFrontState(slot=slot.index, active=False))
+            if slot.state is SlotState.WARM:
+                actions += self._leave_warm(slot, SlotState.DRAINING, slot.since)
+                actions.append(StopMember(slot=slot.index, member_id=slot.member_id))
+            elif slot.state is SlotState.STARTING:
+                actions.append(StopMember(slot=slot.index, member_id=slot.member_id))
+        return actions
+
+    def stop_all(self) -> list[SlotAction]:
+        """Drain, and end the calls in progress too."""
+        actions = self.drain()
+        for slot in self.slots:
+            if slot.state is SlotState.BUSY:
                 actions.append(StopMember(slot=slot.index, member_id=slot.member_id))
         return actions
 
     def front_restarted(self) -> list[SlotAction]:
         """A fresh front lists every slot inactive: activate the WARM ones again."""
+        if self.stopping:
+            return []
         return [
             SetFrontState(slot=slot.index, active=True)
             for slot in self.slots

@@ -154,3 +154,27 @@ async def test_front_killed_is_restarted_and_calls_go_on(ports: PortBlock, tmp_p
             assert (await SippCall(tmp_path, ports, 1, hold_ms=500).run(30)).returncode == 0
             _, text = await http_json(engine, "GET", "/metrics")
             assert metric_values(text)[("hotline110_front_restarts_total", ())] == 1
+
+
+async def test_drain_refuses_new_calls_and_lets_calls_in_progress_finish(
+    ports: PortBlock, tmp_path: Path
+) -> None:
+    async with seat_farm(ports, tmp_path / "seats", 2) as farm:
+        seats = [(seat, farm.contact(seat)) for seat in farm.seat_ids()]
+        async with running(settings_for(ports, tmp_path / "var", seats)) as engine:
+            talking = await SippCall(tmp_path, ports, 0, hold_ms=4000).start()
+            await eventually(
+                lambda: any(r.answered_at for r in engine.router.calls.values()), 10, "a call up"
+            )
+            draining = asyncio.create_task(engine.pool.drain(30.0))
+            await eventually(lambda: engine.pool.core.count(SlotState.WARM) == 0, 10, "no idle")
+            refused = await SippCall(
+                tmp_path, ports, 1, scenario="uac_refused", expect_status=503
+            ).run(30)
+            assert refused.returncode == 0, refused.messages[-2000:]
+            (reply,) = refused.received("SIP/2.0 503")
+            assert "Retry-After: 10" in reply
+            assert (await talking.finish(30)).returncode == 0  # the call in progress went on
+            assert await draining == 0
+            (record,) = engine.router.finished
+            assert record.outcome == "answered"

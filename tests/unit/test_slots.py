@@ -115,3 +115,16 @@ def test_stop_all_stops_everyone_and_starts_nothing() -> None:
     actions = core.stop_all()
     assert sl.StopMember(slot=0, member_id=1) in actions
     assert core.plan(2.0) == []
+
+
+def test_drain_stops_idle_members_and_leaves_calls_alone() -> None:
+    core = warm_pool()
+    core.call_taken(1, "1", 1.0)
+    core.member_ready(4, 1.1)
+    actions = core.drain()
+    assert sl.StopMember(slot=0, member_id=1) not in actions  # its call goes on
+    assert sl.SetFrontState(slot=1, active=False) in actions
+    assert {a.slot for a in actions if isinstance(a, sl.StopMember)} == {1, 2, 3}
+    assert core.front_restarted() == []
+    assert core.plan(2.0) == []
+    assert core.member_exited(2, 0, 0, 2.1) == []  # no replacement while draining
