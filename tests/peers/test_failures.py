@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
+import socket
 from pathlib import Path
 
 import pytest
@@ -178,3 +180,38 @@ async def test_drain_refuses_new_calls_and_lets_calls_in_progress_finish(
             assert await draining == 0
             (record,) = engine.router.finished
             assert record.outcome == "answered"
+
+
+async def test_a_flooding_source_is_stopped_at_the_front(ports: PortBlock, tmp_path: Path) -> None:
+    async with seat_farm(ports, tmp_path / "seats", 1) as farm:
+        seats = [(seat, farm.contact(seat)) for seat in farm.seat_ids()]
+        settings = settings_for(
+            ports, tmp_path / "var", seats,
+            trunk={"allow": ("127.0.0.0/8",)}, front={"per_source_rate": 20},
+        )  # fmt: skip
+        async with running(settings) as engine:
+            loop = asyncio.get_running_loop()
+            replies: list[bytes] = []
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as flood:
+                flood.bind(("127.0.0.3", 0))
+                flood.setblocking(False)
+                port = flood.getsockname()[1]
+                for n in range(200):  # 200 requests in well under a second from one address
+                    flood.sendto(
+                        (f"OPTIONS sip:110@127.0.0.1:{ports.trunk} SIP/2.0\r\n"
+                         f"Via: SIP/2.0/UDP 127.0.0.3:{port};branch=z9hG4bKflood{n}\r\n"
+                         f"From: <sip:x@127.0.0.3>;tag={n}\r\nTo: <sip:110@127.0.0.1>\r\n"
+                         f"Call-ID: flood{n}@127.0.0.3\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\n"
+                         "Content-Length: 0\r\n\r\n").encode(),
+                        ("127.0.0.1", ports.trunk),
+                    )  # fmt: skip
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(1.0):
+                        while True:
+                            replies.append(await loop.sock_recv(flood, 4096))
+            codes = [reply.split(b" ", 2)[1] for reply in replies]
+            assert codes.count(b"200") < 60 and codes.count(b"503") > 100, codes[:10]
+            assert all(b"Retry-After:" in r for r in replies if r.split(b" ", 2)[1] == b"503")
+            # the carrier at its own address is not affected
+            assert (await SippCall(tmp_path, ports, 0, hold_ms=500).run(30)).returncode == 0
+            assert engine.router.tally.offered == 1
