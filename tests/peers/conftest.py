@@ -103,6 +103,21 @@ async def seat_farm(
         await farm.stop()
 
 
+@contextlib.asynccontextmanager
+async def centre(
+    ports: PortBlock,
+    tmp_path: Path,
+    seats: int,
+    farm: dict[str, Any] | None = None,
+    **options: Any,
+) -> AsyncIterator[tuple[Engine, Any]]:
+    """A seat farm of `seats` pjsua2 phones and an engine whose seats they are, both running."""
+    async with seat_farm(ports, tmp_path / "seats", seats, **(farm or {})) as phones:
+        contacts = [(seat, phones.contact(seat)) for seat in phones.seat_ids()]
+        async with running(settings_for(ports, tmp_path / "var", contacts, **options)) as engine:
+            yield engine, phones
+
+
 async def http_json(engine: Engine, method: str, path: str, body: Any = None) -> tuple[int, Any]:
     http = engine.settings.http
     async with (

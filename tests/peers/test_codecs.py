@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from tests.peers.audio import alaw_decode, alaw_encode, read_wav, tone_levels
-from tests.peers.conftest import eventually, running, seat_farm, settings_for
+from tests.peers.conftest import centre, eventually
 from tests.peers.ports import PortBlock
 from tests.peers.rtpsniff import RtpSniffer
 from tests.peers.sipp import SippCall
@@ -43,28 +43,26 @@ async def test_single_codec_offers_are_answered_and_bridged(
     # PCMA: a real A-law 440 Hz tone; G.722: the same octets, which decode to noise (we check
     # negotiation and flow there, not pitch)
     tone.write_bytes(alaw_encode(0.3 * np.sin(2 * np.pi * 440 * t)))
-    async with seat_farm(ports, tmp_path / "seats", 1, tone_hz=SEAT_HZ) as farm:
-        seats = [(seat, farm.contact(seat)) for seat in farm.seat_ids()]
-        async with running(settings_for(ports, tmp_path / "var", seats)) as engine:
-            sipp = SippCall(
-                tmp_path, ports, 0, scenario="uac_codec",
-                replacements={"CODEC_PT": str(payload_type), "CODEC_NAME": rtpmap,
-                              "TONE_FILE": tone.name},
-            )  # fmt: skip
-            with RtpSniffer(sipp.media_port) as heard_by_caller:
-                run = await sipp.run(30)
-            assert run.returncode == 0, run.messages[-2000:]
-            answer = sdp_answer(run.messages)
-            assert f"RTP/AVP {payload_type}" in answer, answer
-            await eventually(lambda: not engine.router.calls, 10, "the call to end")
-            (record,) = engine.router.finished
-            assert record.outcome == "answered"
-            ended = await farm.wait_event("seat1", "ended", 5)
-            assert ended["rx_packets"] > 100 and ended["tx_packets"] > 100
-            assert heard_by_caller.packets > 100
-            assert set(heard_by_caller.payload) <= {payload_type, 101}
-            if name == "pcma":
-                samples, rate = read_wav(Path(ended["recording"]))
-                assert tone_levels(samples, rate, [440.0])[440.0] > 0.5  # transcoded to PCMU
-                pcm = alaw_decode(bytes(heard_by_caller.payload[payload_type]))
-                assert tone_levels(pcm, 8000, [SEAT_HZ])[SEAT_HZ] > 0.5
+    async with centre(ports, tmp_path, 1, farm={"tone_hz": SEAT_HZ}) as (engine, farm):
+        sipp = SippCall(
+            tmp_path, ports, 0, scenario="uac_codec",
+            replacements={"CODEC_PT": str(payload_type), "CODEC_NAME": rtpmap,
+                          "TONE_FILE": tone.name},
+        )  # fmt: skip
+        with RtpSniffer(sipp.media_port) as heard_by_caller:
+            run = await sipp.run(30)
+        assert run.returncode == 0, run.messages[-2000:]
+        answer = sdp_answer(run.messages)
+        assert f"RTP/AVP {payload_type}" in answer, answer
+        await eventually(lambda: not engine.router.calls, 10, "the call to end")
+        (record,) = engine.router.finished
+        assert record.outcome == "answered"
+        ended = await farm.wait_event("seat1", "ended", 5)
+        assert ended["rx_packets"] > 100 and ended["tx_packets"] > 100
+        assert heard_by_caller.packets > 100
+        assert set(heard_by_caller.payload) <= {payload_type, 101}
+        if name == "pcma":
+            samples, rate = read_wav(Path(ended["recording"]))
+            assert tone_levels(samples, rate, [440.0])[440.0] > 0.5  # transcoded to PCMU
+            pcm = alaw_decode(bytes(heard_by_caller.payload[payload_type]))
+            assert tone_levels(pcm, 8000, [SEAT_HZ])[SEAT_HZ] > 0.5

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.peers.conftest import running, seat_farm, settings_for
+from tests.peers.conftest import centre
 from tests.peers.ports import PortBlock
 from tests.peers.sipp import SippCall
 
@@ -70,35 +70,33 @@ async def test_torture_messages_leave_the_engine_answering(
 ) -> None:
     index = json.loads((TORTURE / "index.json").read_text())
     assert index["count"] == len(index["messages"]) == 49
-    async with seat_farm(ports, tmp_path / "seats", 2) as farm:
-        seats = [(seat, farm.contact(seat)) for seat in farm.seat_ids()]
-        async with running(settings_for(ports, tmp_path / "var", seats)) as engine:
-            replies: dict[tuple[str, str], list[str]] = {}
-            for instance, (transport, send) in enumerate((("udp", send_udp), ("tcp", send_tcp))):
-                for message in index["messages"]:
-                    data = (TORTURE / message["file"]).read_bytes()
-                    replies[(transport, message["name"])] = await send(ports.trunk, data)
-                # after every batch a real call is still answered by a seat
-                run = await SippCall(tmp_path, ports, instance, hold_ms=1000).run(30)
-                assert run.returncode == 0, (transport, run.messages[-2000:])
-
-            assert engine.front.up and engine.front.restarts == 0
-            assert engine.pool.core.restarts == 0
-            assert engine.router.tally.answered == 2
+    async with centre(ports, tmp_path, 2) as (engine, _farm):
+        replies: dict[tuple[str, str], list[str]] = {}
+        for instance, (transport, send) in enumerate((("udp", send_udp), ("tcp", send_tcp))):
             for message in index["messages"]:
-                for transport in ("udp", "tcp"):
-                    got = replies[(transport, message["name"])]
-                    finals = [r for r in got if not r.startswith("SIP/2.0 1")]
-                    if message["name"] in MUST_REJECT:
-                        assert not any(r.startswith("SIP/2.0 2") for r in got), (message, got)
-                    if message["kind"] == "response":
-                        assert got == [], (message["name"], got)  # stray replies are dropped
-                    if message["kind"] == "request" and message["name"] in INVITES:
-                        # none of these INVITEs names a media address on the trunk's media
-                        # networks (or fits in a member): never answered, always refused
-                        assert not any(r.startswith("SIP/2.0 2") for r in got), (message, got)
-                        assert len(finals) <= 2, (message, got)
-            assert replies[("udp", "longreq")][-1] == "SIP/2.0 513 Message Too Large"
-            assert replies[("udp", "esc01")][-1] == "SIP/2.0 488 Media Address Not Allowed"
-            assert replies[("udp", "zeromf")] == ["SIP/2.0 483 Too Many Hops"]
-            assert any(r.startswith("SIP/2.0 4") for r in replies[("udp", "mismatch01")])
+                data = (TORTURE / message["file"]).read_bytes()
+                replies[(transport, message["name"])] = await send(ports.trunk, data)
+            # after every batch a real call is still answered by a seat
+            run = await SippCall(tmp_path, ports, instance, hold_ms=1000).run(30)
+            assert run.returncode == 0, (transport, run.messages[-2000:])
+
+        assert engine.front.up and engine.front.restarts == 0
+        assert engine.pool.core.restarts == 0
+        assert engine.router.tally.answered == 2
+        for message in index["messages"]:
+            for transport in ("udp", "tcp"):
+                got = replies[(transport, message["name"])]
+                finals = [r for r in got if not r.startswith("SIP/2.0 1")]
+                if message["name"] in MUST_REJECT:
+                    assert not any(r.startswith("SIP/2.0 2") for r in got), (message, got)
+                if message["kind"] == "response":
+                    assert got == [], (message["name"], got)  # stray replies are dropped
+                if message["kind"] == "request" and message["name"] in INVITES:
+                    # none of these INVITEs names a media address on the trunk's media
+                    # networks (or fits in a member): never answered, always refused
+                    assert not any(r.startswith("SIP/2.0 2") for r in got), (message, got)
+                    assert len(finals) <= 2, (message, got)
+        assert replies[("udp", "longreq")][-1] == "SIP/2.0 513 Message Too Large"
+        assert replies[("udp", "esc01")][-1] == "SIP/2.0 488 Media Address Not Allowed"
+        assert replies[("udp", "zeromf")] == ["SIP/2.0 483 Too Many Hops"]
+        assert any(r.startswith("SIP/2.0 4") for r in replies[("udp", "mismatch01")])
