@@ -37,6 +37,9 @@ class AgentLoggedOut(AcdEvent):
 
     seat_id: str
     """The seat being signed out."""
+    forced: bool = False
+    """By a supervisor: a seat that is only ringing is withdrawn at once (its call goes to
+    another seat); a call in progress is never cut, the logout waits for its end."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -55,6 +58,20 @@ class AgentWentNotReady(AcdEvent):
     """The seat pausing."""
     reason: str
     """Why (shown to supervisors and kept in the seat's history)."""
+    forced: bool = False
+    """By a supervisor (see AgentLoggedOut.forced)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SeatSkillsChanged(AcdEvent):
+    """A supervisor changed what a seat can do or which queues it serves."""
+
+    seat_id: str
+    """The seat."""
+    skills: dict[str, int] | None = None
+    """New skill levels (None = unchanged)."""
+    queues: tuple[str, ...] | None = None
+    """New queues (None = unchanged)."""
 
 
 # -- calls (facts reported by the pool member that owns the call) -------------------------
@@ -69,7 +86,11 @@ class CallArrived(AcdEvent):
     caller: str = ""
     """Calling number, for display only."""
     priority: int = 0
-    """Higher is served first; ties are served in order of arrival."""
+    """Base priority from the trunk; the ACD adds its own (repeat caller, callback)."""
+    queue: str = ""
+    """Queue the routing chose ('' = the first queue)."""
+    skills: frozenset[str] = frozenset()
+    """Skills the call asks for (e.g. 'lang:yue', 'video')."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -119,6 +140,30 @@ class CallFailed(AcdEvent):
     """The call that was lost."""
     reason: str
     """What went wrong, for the log and the record."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SeatLost(AcdEvent):
+    """A connected seat leg broke (no media, a SIP error) while the caller is still on."""
+
+    call_id: str
+    """The call whose call-taker was lost."""
+    seat_id: str
+    """The seat whose leg broke."""
+    reason: str
+    """What broke."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SeatLegChecked(AcdEvent):
+    """The pool member's answer to CheckSeatLeg."""
+
+    call_id: str
+    """The call checked."""
+    seat_id: str
+    """The seat checked."""
+    alive: bool
+    """True when the member holds a connected leg to that seat."""
 
 
 # -- actions -------------------------------------------------------------------------------
@@ -181,3 +226,43 @@ class RejectCall(AcdAction):
     """Why, as a short machine-readable word for metrics and logs (e.g. "queue-full")."""
     retry_after: int
     """Seconds for the Retry-After header."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CheckSeatLeg(AcdAction):
+    """Ask the call's pool member whether its leg to the seat is still connected."""
+
+    call_id: str
+    """The call."""
+    seat_id: str
+    """The seat the ACD believes is talking on it."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DropCall(AcdAction):
+    """The call's pool member no longer answers: end the call (its record is kept)."""
+
+    call_id: str
+    """The call to drop."""
+    reason: str
+    """Why, for the record."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallDequeued(AcdAction):
+    """A call left the queue (a notice for records and metrics; nothing to carry out)."""
+
+    call_id: str
+    """The call."""
+    queue: str
+    """The queue it left."""
+    outcome: str
+    """answered | overflowed | abandoned | failed."""
+    waited: float
+    """Seconds from arrival to leaving the queue."""
+    seat_id: str | None
+    """Who took it (the overflow pseudo seat for 'overflowed')."""
+    rung_at_once: int
+    """Seats ringing for it when it was answered (>1: the parallel ring won)."""
+    priority: int
+    """Its priority in the queue."""

@@ -1,8 +1,11 @@
-"""The queue of calls waiting for a call-taker: by priority (higher first), then by arrival.
+"""The calls waiting for a call-taker, in service order: priority (higher first), then arrival.
 
-A call stays in the queue, in its place, while a seat rings for it; if that seat does not take
-it, the call is offered again from the same place. It leaves the queue when a seat answers,
-when the caller leaves, or when it fails.
+One ordered list serves every queue (seat group): each call names its queue, and a seat only
+takes calls of the queues it serves. A call stays in its place while seats ring for it; if they
+do not take it, it is offered again from the same place. It leaves when a seat (or the overflow
+target) answers, when the caller leaves, or when it fails. `timers` holds the call's pending
+deadlines by name (announce, guard, relax, overflow); a timer is removed once handled, so a
+deadline never fires twice.
 """
 
 from __future__ import annotations
@@ -21,9 +24,24 @@ class WaitingCall:
     priority: int
     arrived_at: float
     seq: int
+    queue: str = ""
+    skills: frozenset[str] = frozenset()
     announced: bool = False
-    ringing_seat: str | None = None
+    ringing: set[str] = field(default_factory=set)
+    """Local seats ringing for it now."""
+    overflow_ringing: str = ""
+    """Pseudo seat id of an overflow leg ringing for it now ('' = none)."""
     tried: set[str] = field(default_factory=set)
+    visited: set[str] = field(default_factory=set)
+    """Queues it overflowed from (it never overflows back into one)."""
+    timers: dict[str, float] = field(default_factory=dict)
+    relaxed: bool = False
+    guarded: bool = False
+    priority_reason: str = ""
+
+    @property
+    def outgoing(self) -> int:
+        return len(self.ringing) + (1 if self.overflow_ringing else 0)
 
     @property
     def key(self) -> tuple[int, float, int]:
@@ -51,11 +69,12 @@ class CallQueue:
     def get(self, call_id: str) -> WaitingCall | None:
         return self._calls.get(call_id)
 
-    def add(self, call_id: str, caller: str, priority: int, arrived_at: float) -> WaitingCall:
+    def add(self, call: WaitingCall) -> WaitingCall:
+        """Insert `call` in service order (its `seq` is assigned here)."""
         self._seq += 1
-        call = WaitingCall(call_id, caller, priority, arrived_at, self._seq)
-        self._calls[call_id] = call
-        bisect.insort(self._order, (call.key, call_id))
+        call.seq = self._seq
+        self._calls[call.call_id] = call
+        bisect.insort(self._order, (call.key, call.call_id))
         return call
 
     def remove(self, call_id: str) -> WaitingCall | None:

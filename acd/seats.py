@@ -13,6 +13,11 @@ moves exist (`TRANSITIONS`) and refuses any other (a `SeatTableError` is a bug i
 
 A not-ready or logout request that arrives while the seat is RESERVED, TALKING or in WRAP_UP
 is kept as `pending` and applied when the seat would otherwise become READY.
+
+Every state but READY, NOT_READY and LOGGED_OUT is transient and always has a `deadline`
+(ring-no-answer, wrap-up end, the next check of a talking seat's leg); NOT_READY has one when
+the ACD itself paused the seat for a while (busy or decline delay). `time_in` adds up the
+seconds spent in each state, for the supervisor and the metrics.
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ from typing import Final
 from acd.errors import SeatTableError
 
 HISTORY: Final = 50
+HANDLE_HISTORY: Final = 20
+"""Handle times (talk + wrap-up) remembered per seat for expected-wait estimates."""
 
 
 class SeatState(enum.Enum):
@@ -92,6 +99,9 @@ class Seat:
     seat_id: str
     contact: str
     order: int
+    queues: frozenset[str] = frozenset()
+    skills: dict[str, int] = field(default_factory=dict)
+    wrap_up: float = 0.0
     state: SeatState = SeatState.LOGGED_OUT
     reason: str = ""
     since: float = 0.0
@@ -103,6 +113,13 @@ class Seat:
     missed: int = 0
     consecutive_misses: int = 0
     pending: tuple[Trigger, str] | None = None
+    talk_time: float = 0.0
+    """Seconds talking, over the shift (least-talk-time strategy)."""
+    connected_at: float = 0.0
+    checking: bool = False
+    """A CheckSeatLeg is out and unanswered."""
+    handle_times: deque[float] = field(default_factory=lambda: deque(maxlen=HANDLE_HISTORY))
+    time_in: dict[SeatState, float] = field(default_factory=lambda: dict.fromkeys(SeatState, 0.0))
     history: deque[Move] = field(default_factory=lambda: deque(maxlen=HISTORY))
 
     def move(self, trigger: Trigger, at: float, reason: str = "") -> None:
@@ -111,8 +128,18 @@ class Seat:
         if new is None:
             raise SeatTableError(f"seat {self.seat_id}: no transition {self.state} --{trigger}-->")
         self.history.append(Move(at, self.state, new, reason))
+        self.time_in[self.state] += max(0.0, at - self.since)
+        if self.state is SeatState.TALKING:
+            self.talk_time += max(0.0, at - self.connected_at)
+        if self.state is SeatState.WRAP_UP or (
+            self.state is SeatState.TALKING and new is not SeatState.WRAP_UP
+        ):
+            self.handle_times.append(max(0.0, at - self.connected_at))
+        if new is SeatState.TALKING:
+            self.connected_at = at
         self.state, self.reason, self.since = new, reason, at
         self.deadline = None
+        self.checking = False
         if new is SeatState.READY:
             self.idle_since = at
         if new not in BUSY_STATES:
@@ -120,6 +147,16 @@ class Seat:
         if new is SeatState.LOGGED_OUT:
             self.agent_id = ""
             self.pending = None
+
+    def seconds_in(self, state: SeatState, now: float) -> float:
+        """Seconds spent in `state` so far, the current stay included."""
+        current = max(0.0, now - self.since) if state is self.state else 0.0
+        return self.time_in[state] + current
+
+    def matched(self, skills: frozenset[str]) -> tuple[int, int]:
+        """How many of `skills` this seat has, and the sum of their levels."""
+        levels = [self.skills.get(skill, 0) for skill in skills]
+        return sum(1 for level in levels if level > 0), sum(levels)
 
     def settle(self, at: float) -> None:
         """Leave a busy state: READY, unless a not-ready or logout request is pending."""

@@ -1,13 +1,15 @@
-"""How the ACD picks a seat among the READY ones for the call at the head of the queue.
+"""How a queue picks one seat among the eligible READY ones for a call.
 
-A strategy sees the ready seats and the call and returns one seat. Every strategy first avoids
-seats that already failed to take this very call (so a silent phone is not rung twice in a row
-while others are free), then applies its own order.
+Every strategy ranks first by what serves the caller: seats that already failed to take this
+very call go last (a silent phone is not rung twice in a row while others are free), and seats
+with more of the call's skills go first (this matters once a call's skills are only preferred).
+Then the strategy's own order decides; ties go to the seat configured first.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import random
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from acd.queue import WaitingCall
@@ -15,18 +17,89 @@ from acd.seats import Seat
 
 
 class Strategy(Protocol):
-    def choose(self, ready: Sequence[Seat], call: WaitingCall, now: float) -> Seat:
-        """One of `ready` (never empty)."""
+    def choose(self, candidates: Sequence[Seat], call: WaitingCall, now: float) -> Seat:
+        """One of `candidates` (never empty)."""
         ...
 
 
-class LongestIdle:
-    """The seat that has been READY the longest; ties go to the seat listed first."""
+def _common(seat: Seat, call: WaitingCall) -> tuple[bool, int]:
+    matched, _levels = seat.matched(call.skills)
+    return (seat.seat_id in call.tried, -matched)
 
-    def choose(self, ready: Sequence[Seat], call: WaitingCall, now: float) -> Seat:
-        return min(
-            ready, key=lambda seat: (seat.seat_id in call.tried, seat.idle_since, seat.order)
+
+class _Keyed:
+    """A strategy that is an order on seats."""
+
+    def key(self, seat: Seat, call: WaitingCall, now: float) -> tuple[float, ...]:
+        raise NotImplementedError
+
+    def choose(self, candidates: Sequence[Seat], call: WaitingCall, now: float) -> Seat:
+        return min(candidates, key=lambda s: (*_common(s, call), *self.key(s, call, now), s.order))
+
+
+class LongestIdle(_Keyed):
+    """The seat that has been READY the longest (the fairest for call-takers)."""
+
+    def key(self, seat: Seat, call: WaitingCall, now: float) -> tuple[float, ...]:
+        return (seat.idle_since,)
+
+
+class FewestCalls(_Keyed):
+    """The seat that has answered the fewest calls this shift."""
+
+    def key(self, seat: Seat, call: WaitingCall, now: float) -> tuple[float, ...]:
+        return (seat.answered, seat.idle_since)
+
+
+class LeastTalkTime(_Keyed):
+    """The seat with the least time talking this shift."""
+
+    def key(self, seat: Seat, call: WaitingCall, now: float) -> tuple[float, ...]:
+        return (seat.talk_time, seat.idle_since)
+
+
+class Skills(_Keyed):
+    """The seat best at what the call asks for (sum of skill levels), then longest idle."""
+
+    def key(self, seat: Seat, call: WaitingCall, now: float) -> tuple[float, ...]:
+        return (-seat.matched(call.skills)[1], seat.idle_since)
+
+
+class RoundRobin:
+    """Seats in configured order, each pick continuing after the last seat picked."""
+
+    def __init__(self) -> None:
+        self.last = -1
+
+    def choose(self, candidates: Sequence[Seat], call: WaitingCall, now: float) -> Seat:
+        def key(seat: Seat) -> tuple[bool, int, bool, int]:
+            return (*_common(seat, call), seat.order <= self.last, seat.order)
+
+        seat = min(candidates, key=key)
+        self.last = seat.order
+        return seat
+
+
+class Random:
+    """Any eligible seat, uniformly (seeded: the core stays deterministic)."""
+
+    def __init__(self, seed: int) -> None:
+        self.rng = random.Random(seed)
+
+    def choose(self, candidates: Sequence[Seat], call: WaitingCall, now: float) -> Seat:
+        best = min(_common(seat, call) for seat in candidates)
+        pool = sorted(
+            (seat for seat in candidates if _common(seat, call) == best), key=lambda s: s.order
         )
+        return self.rng.choice(pool)
 
 
-STRATEGIES: dict[str, type[LongestIdle]] = {"longest-idle": LongestIdle}
+STRATEGIES: dict[str, Callable[[int], Strategy]] = {
+    "longest-idle": lambda seed: LongestIdle(),
+    "round-robin": lambda seed: RoundRobin(),
+    "fewest-calls": lambda seed: FewestCalls(),
+    "least-talk-time": lambda seed: LeastTalkTime(),
+    "random": lambda seed: Random(seed),
+    "skills": lambda seed: Skills(),
+}
+"""Strategy name (as in the config) -> factory taking the ACD's seed."""
