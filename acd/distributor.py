@@ -328,7 +328,10 @@ class Distributor:
     def expected_wait(self, queue: str, priority: int) -> float:
         """Expected wait of a new call of `priority` in `queue`, in seconds (inf: nobody)."""
         members = [s for s in self._seats.values() if queue in s.queues]
-        ahead = sum(1 for c in self._queue if c.queue == queue and c.priority >= priority)
+        # a call a seat rings for is as good as in service: that seat is taken
+        ahead = sum(
+            1 for c in self._queue if c.queue == queue and c.priority >= priority and not c.ringing
+        )
         return expected_wait(
             ahead=ahead,
             free=sum(1 for s in members if s.state is SeatState.READY),

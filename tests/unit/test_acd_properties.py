@@ -186,9 +186,9 @@ def check(acd: Distributor, actions: list[ev.AcdAction], now: float, before: dic
     for action in actions:
         if isinstance(action, ev.RingSeat) and action.call_id in order and not before.get(action.call_id):  # fmt: skip
             me = waiting[order.index(action.call_id)]
-            seat = by_seat.get(action.seat_id)
+            rung = by_seat.get(action.seat_id)
             for ahead in waiting[: order.index(action.call_id)]:
-                if seat is not None and ahead.queue == me.queue and not ahead.skills and eligible(seat, ahead, now):  # fmt: skip
+                if rung is not None and ahead.queue == me.queue and not ahead.skills and eligible(rung, ahead, now):  # fmt: skip
                     assert ahead.ringing, ("FIFO within priority broken", ahead, me)
     keys = [(-w.priority, w.arrived_at) for w in waiting]
     assert keys == sorted(keys)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from sip.headers import parse_pidf_lo, read_invite, split_message
 
 PIDF = """<?xml version="1.0" encoding="UTF-8"?>
@@ -109,3 +111,25 @@ def test_truncation_is_measured_on_the_octets_received() -> None:
     whole = invite(body="v=0\r\nc=IN IP4 127.0.0.1\r\n")
     assert not read_invite(whole).truncated
     assert read_invite(whole[:-5]).truncated
+
+
+def test_content_type_and_accept_are_kept_as_received() -> None:
+    info = read_invite(invite("Accept: application/sdp\r\naccept: text/plain;q=0.5\r\n"))
+    assert info.content_type == "application/sdp"
+    assert info.accept == "application/sdp, text/plain;q=0.5"
+    unknown = read_invite(invite(body="<audio/>", content_type="application/unknownformat"))
+    assert (unknown.content_type, unknown.sdp) == ("application/unknownformat", "")
+
+
+def test_no_accept_header_differs_from_an_empty_one() -> None:
+    assert read_invite(invite()).accept is None
+    assert read_invite(invite("Accept:\r\n")).accept == ""
+
+
+def test_rfc4475_sdp01_and_invut_read_from_the_torture_files() -> None:
+    torture = Path(__file__).parent.parent / "data" / "sip-torture"
+    sdp01 = read_invite((torture / "sdp01.dat").read_bytes().decode("latin-1"))
+    assert (sdp01.accept, sdp01.content_type) == ("text/nobodyKnowsThis", "application/sdp")
+    assert "c=IN IP4 192.0.2.5" in sdp01.sdp
+    invut = read_invite((torture / "invut.dat").read_bytes().decode("latin-1"))
+    assert (invut.accept, invut.content_type) == (None, "application/unknownformat")
