@@ -177,6 +177,32 @@ class Bridge:
         leg.ours = True
         return [EndLeg(leg=seat_leg(seat_id))]
 
+    def check(self, seat_id: str, now: float) -> list[BridgeAction]:
+        """Tell the engine whether the seat it believes is talking really is connected."""
+        name = seat_leg(seat_id)
+        leg = self.legs.get(name)
+        alive = (
+            leg is not None
+            and leg.state is LegState.CONNECTED
+            and self._seat == name
+            and not self._caller_gone()
+        )
+        event = msg.SeatChecked(call_id=self.call_id, seat_id=seat_id, alive=alive, at=now)
+        return [Notify(message=event)]
+
+    def seat_lost(self, seat_id: str, reason: str, now: float) -> list[BridgeAction]:
+        """The connected seat's leg is dead (no media): drop it, keep the caller, who hears
+        the announcement again until the engine connects another seat."""
+        name = seat_leg(seat_id)
+        if self._seat != name or self._caller_gone() or self._ended_by:
+            return []
+        leg = self.legs[name]
+        actions: list[BridgeAction] = []
+        if leg.state is not LegState.ENDED:
+            leg.ours = True
+            actions.append(EndLeg(leg=name))
+        return actions + self._lose_seat(seat_id, reason, now)
+
     def announce(self, now: float) -> list[BridgeAction]:
         """Answer the caller (if needed) and play the announcement until a seat is linked."""
         if self._caller_gone() or self._seat is not None:
@@ -268,6 +294,10 @@ class Bridge:
             actions += self._end_seats()
         elif leg.ours:
             pass
+        elif leg_name == self._seat and status >= 400 and not self._ended_by:
+            # the leg failed (a timeout, an error to our BYE or re-INVITE): the call-taker
+            # did not hang up, their phone or its path broke; the caller stays
+            actions += self._lose_seat(_seat_id(leg_name), f"{status} {reason}".strip(), now)
         elif leg_name == self._seat:
             actions.append(
                 Notify(
@@ -322,6 +352,19 @@ class Bridge:
             actions.append(StartAnnouncement(leg=CALLER))
         return actions
 
+    def _lose_seat(self, seat_id: str, reason: str, now: float) -> list[BridgeAction]:
+        name = seat_leg(seat_id)
+        self._seat = None
+        self._linked.discard(frozenset((CALLER, name)))
+        self._want_announcement = True
+        event = msg.SeatLost(call_id=self.call_id, seat_id=seat_id, reason=reason, at=now)
+        return [Notify(message=event), *self._settle_media()]
+
+    @property
+    def connected_seat(self) -> str | None:
+        """Leg name of the seat linked with the caller, if any."""
+        return self._seat
+
     def _end_seats(self) -> list[BridgeAction]:
         actions: list[BridgeAction] = []
         for name, leg in self.legs.items():
@@ -352,3 +395,6 @@ class Bridge:
 
 def _seat_id(leg_name: str) -> str:
     return leg_name.split(":", 1)[1]
+
+
+seat_id_of = _seat_id

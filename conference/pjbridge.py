@@ -18,6 +18,7 @@ class LegMedia:
 
     def __init__(self) -> None:
         self.audio: Any = None
+        self.index = -1
         self.stats: dict[str, Any] | None = None
 
     def attach(self, call: Any) -> bool:
@@ -27,6 +28,7 @@ class LegMedia:
             if media.type == pj.PJMEDIA_TYPE_AUDIO and media.status == pj.PJSUA_CALL_MEDIA_ACTIVE:
                 fresh = self.audio is None
                 self.audio = call.getAudioMedia(index)
+                self.index = index
                 return fresh
         return False
 
@@ -61,6 +63,15 @@ class LegMedia:
             "rx_lost": int(rtcp.rxStat.loss),
             "rx_jitter_ms": float(rtcp.rxStat.jitterUsec.mean) / 1000.0,
         }
+
+    def rx_packets(self, call: Any) -> int | None:
+        """RTP packets received so far on the leg's audio stream (None: no stream)."""
+        if self.audio is None or self.index < 0:
+            return None
+        try:
+            return int(call.getStreamStat(self.index).rtcp.rxStat.pkt)
+        except pj.Error:
+            return None
 
     def release(self) -> None:
         self.audio = None

@@ -21,7 +21,7 @@ from typing import Any
 from aiohttp import web
 
 from acd import events as acd
-from acd.distributor import AcdConfig, Distributor, SeatConfig
+from acd.distributor import AcdConfig, Distributor, QueueConfig, SeatConfig
 from acd.seats import SeatState
 from engine.calls import ANSWER_TARGET, CallRouter
 from engine.http import build_app
@@ -43,21 +43,32 @@ class Engine:
         self.run_dir = Path(settings.state_dir).resolve()
         self.metrics = Metrics()
         self.seats = expand_seats(settings.seats, settings.front)
-        a = settings.acd
         self.acd = Distributor(
-            AcdConfig(
-                ring_timeout=a.ring_timeout,
-                announce_after=a.announce_after,
-                wrap_up=a.wrap_up,
-                max_waiting=a.max_waiting,
-                retry_after=a.retry_after,
-                max_no_answer=a.max_no_answer,
-            ),
-            [SeatConfig(seat_id=seat.seat_id, contact=seat.contact) for seat in self.seats],
+            acd_config(settings),
+            [
+                SeatConfig(
+                    seat_id=seat.seat_id,
+                    contact=seat.contact,
+                    queues=seat.queues,
+                    skills=seat.skills,
+                    wrap_up=seat.wrap_up,
+                )
+                for seat in self.seats
+            ],
         )
+        self.metrics.seats.source = lambda: self.acd.seats(time.monotonic())
+        self._queue_of_called = {
+            number: queue.name for queue in settings.acd.queues for number in queue.called
+        }
         self.front = Front(settings, self.run_dir)
         self.pool = Pool(settings, self.run_dir, self.front, self._on_member_event)
-        self.router = CallRouter(self.acd, self.pool.send, self.metrics)
+        self.router = CallRouter(
+            self.acd,
+            self.pool.send,
+            self.metrics,
+            queue_for=lambda called: self._queue_of_called.get(called, ""),
+            drop=self.pool.kill_member,
+        )
         self.started_at = time.monotonic()
         self._runner: web.AppRunner | None = None
         self._front_stats_at = 0.0
@@ -163,6 +174,7 @@ class Engine:
             "offered": tally.offered,
             "answered": tally.answered,
             "within_3s": tally.within_target,
+            "overflowed": tally.overflowed,
             "abandoned": tally.abandoned,
             "failed": tally.failed + tally.refused,
             "refused": tally.refused,
@@ -176,6 +188,39 @@ class Engine:
             "pool_warm": self.pool.core.count(sl.SlotState.WARM),
             "pool_busy": self.pool.core.count(sl.SlotState.BUSY),
         }
+
+
+def acd_config(settings: Settings) -> AcdConfig:
+    """The ACD core's configuration from the engine's settings."""
+    a = settings.acd
+    return AcdConfig(
+        ring_timeout=a.ring_timeout,
+        announce_after=a.announce_after,
+        wrap_up=a.wrap_up,
+        max_waiting=a.max_waiting,
+        retry_after=a.retry_after,
+        max_no_answer=a.max_no_answer,
+        busy_delay=a.busy_delay,
+        reject_delay=a.reject_delay,
+        parallel_after=a.parallel_after,
+        parallel_max=a.parallel_max,
+        check_interval=a.check_interval,
+        check_grace=a.check_grace,
+        default_handle_time=a.default_handle_time,
+        repeat_window=a.repeat_window,
+        queues=tuple(
+            QueueConfig(
+                name=q.name,
+                strategy=q.strategy,
+                relax_skills_after=q.relax_skills_after,
+                max_wait=q.max_wait,
+                overflow=q.overflow,
+                overflow_retry=q.overflow_retry,
+                max_expected_wait=q.max_expected_wait,
+            )
+            for q in a.queues
+        ),
+    )
 
 
 def _percentile_ms(ordered: list[float], q: float) -> int:

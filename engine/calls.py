@@ -41,8 +41,13 @@ class CallRecord:
     answered_at: float | None = None
     seat_id: str = ""
     ended_at: float | None = None
-    outcome: str = ""  # answered | abandoned | failed | refused (after the end)
+    outcome: str = ""  # answered | overflowed | abandoned | failed | refused (after the end)
     reason: str = ""
+    queue: str = ""
+    skills: tuple[str, ...] = ()
+    priority: int = 0
+    seats_lost: list[tuple[float, str, str]] = field(default_factory=list)
+    """Seat legs that broke under the call (time, seat, why); the caller was re-offered."""
     rings: list[tuple[float, str, str]] = field(default_factory=list)
     legs: dict[str, str] = field(default_factory=dict)
     """SIP Call-ID of each leg ('caller', 'seat:<id>'), to find the call in SIP traces."""
@@ -63,8 +68,14 @@ class CallRecord:
             "ended": self.ended_at is not None,
             "outcome": self.outcome or None,
             "reason": self.reason,
+            "queue": self.queue,
+            "skills": list(self.skills),
+            "priority": self.priority,
             "rings": [
                 {"at": at, "seat_id": seat, "outcome": what} for at, seat, what in self.rings
+            ],
+            "seats_lost": [
+                {"at": at, "seat_id": seat, "reason": why} for at, seat, why in self.seats_lost
             ],
             "sip_legs": dict(self.legs),
         }
@@ -76,6 +87,8 @@ class Tally:
 
     offered: int = 0
     answered: int = 0
+    overflowed: int = 0
+    """Calls a neighbouring centre answered (queue overflow)."""
     within_target: int = 0
     abandoned: int = 0
     failed: int = 0
@@ -95,9 +108,13 @@ class CallRouter:
         send: Callable[[str, msg.Message], bool],
         metrics: Metrics,
         clock: Callable[[], float] = time.monotonic,
+        queue_for: Callable[[str], str] = lambda called: "",
+        drop: Callable[[str], object] = lambda call_id: None,
     ) -> None:
         self.acd = distributor
         self.send = send
+        self.queue_for = queue_for
+        self.drop = drop
         self.metrics = metrics
         self.clock = clock
         self.calls: dict[str, CallRecord] = {}
@@ -125,11 +142,24 @@ class CallRouter:
                 location=event.location,
                 location_error=event.location_error,
             )
+            record.queue = self.queue_for(event.called)
+            record.skills = tuple(event.skills)
             self.calls[event.call_id] = record
             self.tally.offered += 1
             self.metrics.offered.labels(event.trunk).inc()
-            log.info("[call %s] offered from %r via %s", event.call_id, event.caller, event.trunk)
-            self._feed(acd.CallArrived(at=event.at, call_id=event.call_id, caller=event.caller))
+            log.info(
+                "[call %s] offered from %r via %s to %r (skills %s)",
+                event.call_id, event.caller, event.trunk, event.called, ",".join(event.skills),
+            )  # fmt: skip
+            self._feed(
+                acd.CallArrived(
+                    at=event.at,
+                    call_id=event.call_id,
+                    caller=event.caller,
+                    queue=record.queue,
+                    skills=frozenset(event.skills),
+                )
+            )
         elif isinstance(event, msg.CallRefused):
             self.tally.turned_away += 1
             self.metrics.failed.labels(event.trunk, event.reason).inc()
@@ -144,6 +174,27 @@ class CallRouter:
             self._feed(
                 acd.SeatRingFailed(
                     at=event.at, call_id=event.call_id, seat_id=event.seat_id, status=event.status
+                )
+            )
+        elif isinstance(event, msg.SeatLost):
+            self.metrics.seat_legs_lost.inc()
+            lost = self.calls.get(event.call_id)
+            if lost is not None:
+                lost.seats_lost.append((event.at, event.seat_id, event.reason))
+            log.warning(
+                "[call %s] seat %s lost mid-call (%s): re-offering the caller",
+                event.call_id, event.seat_id, event.reason,
+            )  # fmt: skip
+            self._feed(
+                acd.SeatLost(
+                    at=event.at, call_id=event.call_id, seat_id=event.seat_id, reason=event.reason
+                )
+            )
+        elif isinstance(event, msg.SeatChecked):
+            self.metrics.seat_checks.labels("alive" if event.alive else "gone").inc()
+            self._feed(
+                acd.SeatLegChecked(
+                    at=event.at, call_id=event.call_id, seat_id=event.seat_id, alive=event.alive
                 )
             )
         elif isinstance(event, msg.CallerAnswered):
@@ -178,8 +229,8 @@ class CallRouter:
             self._feed(acd.CallFailed(at=at, call_id=call_id, reason=reason))
         elif record.outcome == "refused":
             pass  # counted when refused; the ACD has already forgotten it
-        elif record.answered_at is not None:
-            record.outcome = "answered"
+        elif record.answered_at is not None and self._connected_now(call_id):
+            record.outcome = "overflowed" if record.seat_id.startswith("overflow:") else "answered"
             self._feed(acd.CallEnded(at=at, call_id=call_id))
         elif ended_by == "caller":
             record.outcome = "abandoned"
@@ -193,6 +244,10 @@ class CallRouter:
             self._feed(acd.CallFailed(at=at, call_id=call_id, reason=reason or ended_by))
         log.info("[call %s] ended (%s, by %s): %s", call_id, record.outcome, ended_by, reason)
         self.finished.append(record)
+
+    def _connected_now(self, call_id: str) -> bool:
+        view = self.acd.call(call_id)
+        return view is None or view.state == "connected"
 
     def _ring_outcome(self, call_id: str, seat_id: str, outcome: str, at: float) -> None:
         self.metrics.seat_rings.labels(outcome).inc()
@@ -230,6 +285,17 @@ class CallRouter:
                 self.send(action.call_id, msg.Connect(seat_id=action.seat_id))
             elif isinstance(action, acd.Announce):
                 self.send(action.call_id, msg.Announce())
+            elif isinstance(action, acd.CheckSeatLeg):
+                self.send(action.call_id, msg.CheckSeat(seat_id=action.seat_id))
+            elif isinstance(action, acd.DropCall):
+                self.metrics.seat_checks.labels("silent").inc()
+                dropped = self.calls.get(action.call_id)
+                if dropped is not None:
+                    dropped.reason = action.reason
+                log.error("[call %s] dropped: %s", action.call_id, action.reason)
+                self.drop(action.call_id)
+            elif isinstance(action, acd.CallDequeued):
+                self._dequeued(action)
             elif isinstance(action, acd.RejectCall):
                 record = self.calls.get(action.call_id)
                 if record is not None:
@@ -237,6 +303,7 @@ class CallRouter:
                     self.tally.refused += 1
                     self.metrics.failed.labels(record.trunk, action.reason).inc()
                 self.metrics.responses.labels(f"{action.status // 100}xx").inc()
+                self.metrics.admissions_refused.labels(action.reason).inc()
                 log.warning("[call %s] refused: %s", action.call_id, action.reason)
                 self.send(
                     action.call_id,
@@ -248,12 +315,32 @@ class CallRouter:
                 )
         self._rearm()
 
+    def _dequeued(self, notice: acd.CallDequeued) -> None:
+        self.metrics.queue_wait.labels(notice.queue, notice.outcome).observe(notice.waited)
+        if notice.outcome == "overflowed":
+            self.metrics.overflows.labels(notice.queue).inc()
+            self.tally.overflowed += 1
+        if notice.rung_at_once > 1:
+            self.metrics.parallel_wins.inc()
+        record = self.calls.get(notice.call_id)
+        if record is not None:
+            record.priority = notice.priority
+            record.queue = notice.queue
+
     def _connected(self, call_id: str, seat_id: str) -> None:
         record = self.calls.get(call_id)
         if record is None:
             return
         now = self.clock()
-        record.answered_at, record.seat_id = now, seat_id
+        first = record.answered_at is None
+        record.seat_id = seat_id
+        if not first:
+            log.info("[call %s] re-connected to seat %s", call_id, seat_id)
+            return
+        record.answered_at = now
+        if seat_id.startswith("overflow:"):
+            log.info("[call %s] answered by the overflow target %s", call_id, seat_id)
+            return
         wait = now - record.offered_at
         self.tally.answered += 1
         self.tally.answer_times.append(wait)

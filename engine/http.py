@@ -2,12 +2,17 @@
 
 Handlers only translate: JSON in, an ACD event or a query out. Agent requests the ACD refuses
 come back as 404/409 with the ACD's reason; malformed bodies get 400; bodies over 64 KiB 413.
+
+Supervisor controls (/api/supervisor/...) force a seat not-ready or logged out: a seat that is
+only ringing is withdrawn at once and its caller offered to another seat; a call in progress is
+never cut, the change waits for its end. (Who may call them is issue 6: roles and sessions.)
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -36,7 +41,11 @@ def build_app(engine: Engine) -> web.Application:
     app.router.add_post("/api/seats/{seat_id}/logout", logout)
     app.router.add_post("/api/seats/{seat_id}/ready", ready)
     app.router.add_post("/api/seats/{seat_id}/not-ready", not_ready)
+    app.router.add_post("/api/supervisor/seats/{seat_id}/not-ready", force_not_ready)
+    app.router.add_post("/api/supervisor/seats/{seat_id}/logout", force_logout)
+    app.router.add_put("/api/seats/{seat_id}/skills", set_skills)
     app.router.add_get("/api/queue", queue)
+    app.router.add_get("/api/queues", queues)
     app.router.add_get("/api/calls", calls)
     app.router.add_get("/api/calls/{call_id}", call)
     app.router.add_get("/api/pool", pool)
@@ -113,24 +122,30 @@ def _seat_view(view: Any) -> dict[str, Any]:
         "seat_id": view.seat_id,
         "contact": view.contact,
         "agent_id": view.agent_id,
-        "state": view.state.name.lower().replace("_", "-"),
+        "state": view.state.value,
         "reason": view.reason,
         "since": view.since,
         "call_id": view.call_id,
+        "pending": view.pending,
+        "queues": list(view.queues),
+        "skills": view.skills,
         "answered": view.answered,
         "missed": view.missed,
+        "consecutive_misses": view.consecutive_misses,
+        "handle_time_seconds": None if view.handle_time is None else round(view.handle_time, 1),
+        "seconds_in_state": {state.value: round(t, 1) for state, t in view.time_in.items()},
     }
 
 
 async def seats(request: web.Request) -> web.Response:
-    return _json([_seat_view(view) for view in _engine(request).acd.seats()])
+    return _json([_seat_view(view) for view in _engine(request).acd.seats(time.monotonic())])
 
 
 async def seat(request: web.Request) -> web.Response:
-    view = _engine(request).acd.seat(request.match_info["seat_id"])
+    view = _engine(request).acd.seat(request.match_info["seat_id"], time.monotonic())
     data = _seat_view(view)
     data["history"] = [
-        {"at": at, "from": old.name.lower(), "to": new.name.lower(), "reason": reason}
+        {"at": at, "from": old.value, "to": new.value, "reason": reason}
         for at, old, new, reason in view.history
     ]
     return _json(data)
@@ -139,7 +154,7 @@ async def seat(request: web.Request) -> web.Response:
 async def _agent(request: web.Request, event: acd.AcdEvent) -> web.Response:
     engine = _engine(request)
     engine.router.agent(event)
-    return _json(_seat_view(engine.acd.seat(request.match_info["seat_id"])))
+    return _json(_seat_view(engine.acd.seat(request.match_info["seat_id"], time.monotonic())))
 
 
 async def login(request: web.Request) -> web.Response:
@@ -170,6 +185,52 @@ async def not_ready(request: web.Request) -> web.Response:
     )
 
 
+async def force_not_ready(request: web.Request) -> web.Response:
+    body = await _body(request)
+    reason = _text(body, "reason", required=False) or "supervisor"
+    seat_id = request.match_info["seat_id"]
+    event = acd.AgentWentNotReady(at=time.monotonic(), seat_id=seat_id, reason=reason, forced=True)
+    return await _agent(request, event)
+
+
+async def force_logout(request: web.Request) -> web.Response:
+    seat_id = request.match_info["seat_id"]
+    return await _agent(
+        request, acd.AgentLoggedOut(at=time.monotonic(), seat_id=seat_id, forced=True)
+    )
+
+
+async def set_skills(request: web.Request) -> web.Response:
+    body = await _body(request)
+    skills = body.get("skills")
+    if skills is not None and not (
+        isinstance(skills, dict)
+        and len(skills) <= 50
+        and all(
+            isinstance(name, str)
+            and 0 < len(name) <= 64
+            and type(level) is int
+            and 0 <= level <= 100
+            for name, level in skills.items()
+        )
+    ):
+        raise web.HTTPBadRequest(reason="'skills' must map skill names to levels 0..100")
+    queues = body.get("queues")
+    if queues is not None and not (
+        isinstance(queues, list) and queues and all(isinstance(q, str) for q in queues)
+    ):
+        raise web.HTTPBadRequest(reason="'queues' must be a non-empty list of queue names")
+    if skills is None and queues is None:
+        raise web.HTTPBadRequest(reason="give 'skills' and/or 'queues'")
+    event = acd.SeatSkillsChanged(
+        at=time.monotonic(),
+        seat_id=request.match_info["seat_id"],
+        skills=skills,
+        queues=None if queues is None else tuple(queues),
+    )
+    return await _agent(request, event)
+
+
 async def queue(request: web.Request) -> web.Response:
     now = time.monotonic()
     return _json(
@@ -177,12 +238,39 @@ async def queue(request: web.Request) -> web.Response:
             {
                 "call_id": view.call_id,
                 "caller": view.caller,
+                "queue": view.queue,
                 "priority": view.priority,
+                "priority_reason": view.priority_reason,
+                "skills": list(view.skills),
                 "wait_seconds": round(now - view.arrived_at, 3),
                 "announced": view.announced,
+                "ringing": list(view.ringing),
                 "ringing_seat": view.ringing_seat,
+                "overflow_ringing": view.overflow_ringing or None,
             }
             for view in _engine(request).acd.waiting()
+        ]
+    )
+
+
+async def queues(request: web.Request) -> web.Response:
+    now = time.monotonic()
+    return _json(
+        [
+            {
+                "queue": view.name,
+                "strategy": view.strategy,
+                "waiting": view.waiting,
+                "oldest_wait_seconds": (
+                    None if view.oldest_arrival is None else round(now - view.oldest_arrival, 3)
+                ),
+                "staffed": view.staffed,
+                "ready": view.ready,
+                "expected_wait_seconds": (
+                    None if math.isinf(view.expected_wait) else round(view.expected_wait, 1)
+                ),
+            }
+            for view in _engine(request).acd.queues()
         ]
     )
 

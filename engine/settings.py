@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from acd.config import MAX_OUTGOING
+from acd.strategy import STRATEGIES
 from engine.errors import ConfigError
 from engine.tomlpos import locate
 
@@ -91,6 +93,35 @@ class PoolSettings:
         default=600.0, metadata=_doc("On Ctrl-C/SIGTERM: how long calls in progress may go on, s.")
     )
     pj_log_level: int = field(default=1, metadata=_doc("pjsua2 log level in members."))
+    seat_media_timeout: float = field(
+        default=10.0,
+        metadata=_doc("No RTP from a connected seat phone this long: the leg is dead, s (0=off)."),
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QueueSettings:
+    name: str = field(metadata=_doc("Queue (seat group) name."))
+    strategy: str = field(
+        default="longest-idle",
+        metadata=_doc(
+            "longest-idle, round-robin, fewest-calls, least-talk-time, random or skills."
+        ),
+    )
+    called: tuple[str, ...] = field(
+        default=(), metadata=_doc("Called numbers routed to this queue (the first queue: all).")
+    )
+    relax_skills_after: float = field(
+        default=2.0, metadata=_doc("A call's skills are required this long, then preferred, s.")
+    )
+    max_wait: float = field(default=0.0, metadata=_doc("Overflow after this long, s (0 = never)."))
+    overflow: str = field(
+        default="", metadata=_doc("'queue:<name>' or a SIP URI (neighbouring centre); '' = none.")
+    )
+    overflow_retry: float = field(default=30.0, metadata=_doc("Retry a failed overflow after, s."))
+    max_expected_wait: float = field(
+        default=90.0, metadata=_doc("Admission: longer expected wait -> overflow or 503, s.")
+    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -101,6 +132,25 @@ class AcdSettings:
     max_waiting: int = field(default=50, metadata=_doc("Waiting calls before refusing with 503."))
     retry_after: int = field(default=10, metadata=_doc("Retry-After on refusal, s."))
     max_no_answer: int = field(default=2, metadata=_doc("Misses before a seat goes not-ready."))
+    busy_delay: float = field(default=5.0, metadata=_doc("A seat that was busy rests this long."))
+    reject_delay: float = field(default=10.0, metadata=_doc("A seat that declined rests, s."))
+    parallel_after: float = field(
+        default=1.5, metadata=_doc("3 s guard: ring spare seats too once a call is this old, s.")
+    )
+    parallel_max: int = field(default=2, metadata=_doc("Seats rung at once by the guard (1-3)."))
+    check_interval: float = field(
+        default=15.0, metadata=_doc("Verify a talking seat's leg with its member every, s.")
+    )
+    check_grace: float = field(default=5.0, metadata=_doc("No answer to a check: call lost, s."))
+    default_handle_time: float = field(
+        default=60.0, metadata=_doc("Handle time assumed before seats have history, s.")
+    )
+    repeat_window: float = field(
+        default=600.0, metadata=_doc("Repeat caller / callback priority window, s.")
+    )
+    queues: tuple[QueueSettings, ...] = field(
+        default=(QueueSettings(name="main"),), metadata=_doc("Seat groups; the first is default.")
+    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -112,6 +162,11 @@ class SeatSettings:
     ready: bool = field(default=False, metadata=_doc("Put the agent ready at start."))
     first: int = field(default=1, metadata=_doc("First {n}."))
     count: int = field(default=1, metadata=_doc("How many seats this entry describes."))
+    queues: tuple[str, ...] = field(default=(), metadata=_doc("Queues served (() = the first)."))
+    skills: dict[str, int] = field(
+        default_factory=dict, metadata=_doc('Skill -> level 1..100, e.g. {"lang:yue" = 8}.')
+    )
+    wrap_up: float | None = field(default=None, metadata=_doc("This seat's wrap-up, s."))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -210,7 +265,20 @@ def _convert(hint: Any, value: Any, keypath: tuple[str | int, ...], file: str, t
 
     if isinstance(hint, type) and dataclasses.is_dataclass(hint):
         return _build(hint, value, keypath, file, text)
+    if isinstance(hint, types.UnionType):  # `X | None`: a value given is an X
+        (inner,) = [arg for arg in typing.get_args(hint) if arg is not type(None)]
+        return _convert(inner, value, keypath, file, text)
     origin = typing.get_origin(hint)
+    if origin is dict:
+        key_type, value_type = typing.get_args(hint)
+        if not isinstance(value, dict):
+            raise bad("a table")
+        return {
+            _convert(key_type, key, (*keypath, key), file, text): _convert(
+                value_type, entry, (*keypath, key), file, text
+            )
+            for key, entry in value.items()
+        }
     if origin is tuple:
         (item,) = {a for a in typing.get_args(hint) if a is not Ellipsis}
         if not isinstance(value, list):
@@ -234,8 +302,6 @@ def _convert(hint: Any, value: Any, keypath: tuple[str | int, ...], file: str, t
     if hint is str:
         if not isinstance(value, str):
             raise bad("a string")
-        return value
-    if isinstance(hint, types.UnionType):  # pragma: no cover - no optional fields yet
         return value
     raise bad(str(hint))
 
@@ -284,6 +350,24 @@ def _check(settings: Settings, file: str, text: str) -> None:
             fail(("acd", name), "must not be negative")
     if settings.acd.max_waiting < 0 or settings.acd.max_no_answer < 1:
         fail(("acd", "max_no_answer"), "max_waiting >= 0 and max_no_answer >= 1")
+    if not 1 <= settings.acd.parallel_max <= MAX_OUTGOING:
+        fail(("acd", "parallel_max"), f"must be 1..{MAX_OUTGOING} (4 legs per pool member)")
+    queue_names = [queue.name for queue in settings.acd.queues]
+    if not queue_names:
+        fail(("acd", "queues"), "at least one queue is needed")
+    for index, queue in enumerate(settings.acd.queues):
+        if queue_names.count(queue.name) > 1 or not queue.name:
+            fail(("acd", "queues", index, "name"), f"queue name {queue.name!r} empty or repeated")
+        if queue.strategy not in STRATEGIES:
+            known = ", ".join(STRATEGIES)
+            fail(("acd", "queues", index, "strategy"), f"unknown strategy (known: {known})")
+        target = queue.overflow.removeprefix("queue:")
+        if queue.overflow.startswith("queue:") and (
+            target not in queue_names or target == queue.name
+        ):
+            fail(("acd", "queues", index, "overflow"), f"no other queue named {target!r}")
+        if queue.overflow and not queue.overflow.startswith(("queue:", "sip:", "sips:", "tel:")):
+            fail(("acd", "queues", index, "overflow"), "must be 'queue:<name>' or a SIP URI")
     if not resolve(settings, pool.announcement).is_file():
         fail(("pool", "announcement"), f"no such file: {pool.announcement}")
     seen: set[str] = set()
@@ -294,6 +378,12 @@ def _check(settings: Settings, file: str, text: str) -> None:
             fail(("seats", index, "count"), "must be at least 1")
         if seat.count > 1 and "{n}" not in seat.id:
             fail(("seats", index, "id"), "needs {n} when count > 1")
+        for name in seat.queues:
+            if name not in queue_names:
+                fail(("seats", index, "queues"), f"no queue named {name!r}")
+        for skill, level in seat.skills.items():
+            if not 1 <= level <= 100:
+                fail(("seats", index, "skills", skill), "a skill level is 1..100")
         for seat_id in (s.seat_id for s in expand_seats((seat,), settings.front)):
             if seat_id in seen:
                 fail(("seats", index, "id"), f"seat {seat_id!r} is defined twice")
@@ -308,6 +398,9 @@ class SeatSpec:
     contact: str
     agent: str
     ready: bool
+    queues: tuple[str, ...] = ()
+    skills: dict[str, int] = field(default_factory=dict)
+    wrap_up: float | None = None
 
 
 def expand_seats(seats: tuple[SeatSettings, ...], front: FrontSettings) -> list[SeatSpec]:
@@ -327,7 +420,13 @@ def expand_seats(seats: tuple[SeatSettings, ...], front: FrontSettings) -> list[
                 contact = fill(seat.contact)
             result.append(
                 SeatSpec(
-                    seat_id=fill(seat.id), contact=contact, agent=fill(seat.agent), ready=seat.ready
+                    seat_id=fill(seat.id),
+                    contact=contact,
+                    agent=fill(seat.agent),
+                    ready=seat.ready,
+                    queues=seat.queues,
+                    skills=dict(seat.skills),
+                    wrap_up=seat.wrap_up,
                 )
             )
     return result

@@ -7,7 +7,8 @@ at scrape time by `refresh`, so they can never drift from what the cores hold.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -65,6 +66,38 @@ class FrontCollector(Collector):
         )
         registered.add_metric([], self.stats.get("usrloc:registered_users", 0.0))
         yield registered
+
+
+class SeatCollector(Collector):
+    """Per-seat figures, read from the ACD core at scrape time (so they cannot drift).
+
+    `source` returns the core's seat views (`acd.distributor.SeatView`)."""
+
+    def __init__(self) -> None:
+        self.source: Callable[[], Iterable[Any]] = list
+
+    def collect(self) -> Iterable[CounterMetricFamily]:
+        answered = CounterMetricFamily(
+            "hotline110_seat_answered", "Calls each seat answered.", labels=["seat"]
+        )
+        missed = CounterMetricFamily(
+            "hotline110_seat_missed",
+            "Offers each seat did not take (no answer, busy, declined).",
+            labels=["seat"],
+        )
+        state_time = CounterMetricFamily(
+            "hotline110_seat_state_seconds",
+            "Seconds each seat has spent in each state (the current stay included).",
+            labels=["seat", "state"],
+        )
+        for view in self.source():
+            answered.add_metric([view.seat_id], view.answered)
+            missed.add_metric([view.seat_id], view.missed)
+            for state, seconds in view.time_in.items():
+                state_time.add_metric([view.seat_id, state.value], seconds)
+        yield answered
+        yield missed
+        yield state_time
 
 
 class Metrics:
@@ -158,8 +191,47 @@ class Metrics:
             buckets=START_BUCKETS,
             registry=r,
         )
+        self.queue_wait = Histogram(
+            "hotline110_queue_wait_seconds",
+            "From arrival to leaving the queue, by queue and how it left (answered, "
+            "overflowed, abandoned, failed).",
+            ["queue", "outcome"],
+            buckets=ANSWER_BUCKETS,
+            registry=r,
+        )
+        self.overflows = Counter(
+            "hotline110_overflows_total",
+            "Calls handed to a queue's overflow target (a neighbouring centre answered).",
+            ["queue"],
+            registry=r,
+        )
+        self.parallel_wins = Counter(
+            "hotline110_parallel_ring_wins_total",
+            "Calls answered while the 3 s guard rang more than one seat at once.",
+            registry=r,
+        )
+        self.admissions_refused = Counter(
+            "hotline110_admissions_refused_total",
+            "New calls the engine refused with 503 + Retry-After, by reason (queue-full, "
+            "expected-wait, no-call-taker); the front's own 503s are in front_sip_replies.",
+            ["reason"],
+            registry=r,
+        )
+        self.seat_legs_lost = Counter(
+            "hotline110_seat_legs_lost_total",
+            "Connected seat legs that broke under a live call (caller re-offered).",
+            registry=r,
+        )
+        self.seat_checks = Counter(
+            "hotline110_seat_checks_total",
+            "Checks of talking seats' legs with their pool members, by result.",
+            ["result"],
+            registry=r,
+        )
         self.front = FrontCollector()
         r.register(self.front)
+        self.seats = SeatCollector()
+        r.register(self.seats)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -69,6 +69,8 @@ class CallOffered(Message):
     """Caller location from Geolocation / PIDF-LO: lat, lon, radius_m, civic, method, source."""
     location_error: str = ""
     """Why a location that was announced could not be used ('' when fine or absent)."""
+    skills: list[str] = dataclasses.field(default_factory=list)
+    """What the call asks of its call-taker: 'video', 'lang:<tag>' (sip.wants)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -141,6 +143,35 @@ class SeatLeft(Message):
     """Why it ended."""
     at: float
     """When it ended."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SeatLost(Message):
+    """The connected seat leg broke (no RTP from the seat phone, a SIP error); the caller is
+    still on the line, hears the announcement again and waits for another seat."""
+
+    call_id: str
+    """The call."""
+    seat_id: str
+    """The seat whose leg broke."""
+    reason: str
+    """What broke."""
+    at: float
+    """When it was noticed."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SeatChecked(Message):
+    """Answer to CheckSeat."""
+
+    call_id: str
+    """The call."""
+    seat_id: str
+    """The seat asked about."""
+    alive: bool
+    """True when this member holds a connected leg to that seat."""
+    at: float
+    """When the member looked."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -233,6 +264,14 @@ class CancelSeat(Message):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class CheckSeat(Message):
+    """Say whether the leg to this seat is still connected (answered with SeatChecked)."""
+
+    seat_id: str
+    """The seat the engine believes is talking on this call."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Announce(Message):
     """Answer the caller and play the queue announcement until a seat is connected."""
 
@@ -270,13 +309,15 @@ MEMBER_EVENTS: Final = (
     SeatAnswered,
     SeatFailed,
     SeatLeft,
+    SeatLost,
+    SeatChecked,
     CallerAnswered,
     LegDialog,
     LegStats,
     CallEnded,
     MemberFault,
 )
-ENGINE_COMMANDS: Final = (RingSeat, CancelSeat, Announce, Connect, HangUp, Stop)
+ENGINE_COMMANDS: Final = (RingSeat, CancelSeat, CheckSeat, Announce, Connect, HangUp, Stop)
 _BY_NAME: Final[dict[str, type[Message]]] = {
     cls.__name__: cls for cls in (*MEMBER_EVENTS, *ENGINE_COMMANDS)
 }

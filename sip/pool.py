@@ -249,6 +249,7 @@ class Pool:
             socket_path=self.socket_path,
             media_allow=self.settings.trunk.media_allow,
             pj_log_level=pool.pj_log_level,
+            seat_media_timeout=pool.seat_media_timeout,
         )
         self._members[action.member_id] = _Member(member_id=action.member_id, slot=action.slot)
         self._spawn_times[action.member_id] = time.monotonic()

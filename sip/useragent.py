@@ -27,7 +27,7 @@ import pjsua2 as pj
 
 from conference import bridge as br
 from conference.pjbridge import LegMedia
-from sip import admission, headers
+from sip import admission, headers, wants
 from sip import messages as msg
 from sip.pjendpoint import account_config, start_endpoint
 
@@ -44,6 +44,8 @@ PJSIP_MAX_PACKET = 4000
 """pjsip's receive buffer: a longer datagram arrives cut to this size."""
 LINGER_S = 0.3
 """After the last leg ends, keep polling briefly so final transactions (200 to BYE) complete."""
+MEDIA_CHECK_S = 0.5
+"""How often the connected seat leg's RTP counter is read."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -66,6 +68,8 @@ class MemberSpec:
     media_allow: tuple[str, ...] = ()
     """Networks the trunk's RTP may come from / go to; () = no check."""
     pj_log_level: int = 1
+    seat_media_timeout: float = 10.0
+    """No RTP from the connected seat phone for this long: its leg is dead (0 = never)."""
 
 
 class _Leg(pj.Call):  # type: ignore[misc]
@@ -119,6 +123,8 @@ class UserAgent:
         self._player: Any = None
         self._stopping = False
         self._finished_at: float | None = None
+        self._rx_seen: tuple[str, int, float] | None = None
+        self._next_media_check = 0.0
 
     # -- thread main ---------------------------------------------------------------------
 
@@ -139,6 +145,7 @@ class UserAgent:
                 self._apply_facts()
                 self.ep.libHandleEvents(self._poll_ms())
                 self._apply_facts()
+                self._watch_seat_media()
         except Exception as exc:  # the member dies with a report; the engine replaces it
             log.exception("user agent failed")
             self.emit(msg.MemberFault(message=f"user agent failed: {exc!r}"))
@@ -286,6 +293,7 @@ class UserAgent:
                 trunk=self.spec.trunk,
                 location=info.location,
                 location_error=info.location_error,
+                skills=sorted(wants.call_skills(raw, info.sdp)),
             )
         )
 
@@ -294,6 +302,30 @@ class UserAgent:
         leg = _Leg(self, f"refused:{prm.callId}", prm.callId)
         self._legs[leg.name] = leg
         self._answer(leg, status, reason)
+
+    def _watch_seat_media(self) -> None:
+        """A seat phone that crashed or lost its network sends no BYE: its leg would stay
+        "connected" for ever while the caller hears nothing. No RTP from it for
+        `seat_media_timeout` s means the leg is dead (seat phones must not suppress silence)."""
+        now = time.monotonic()
+        timeout = self.spec.seat_media_timeout
+        if self.bridge is None or timeout <= 0 or now < self._next_media_check:
+            return
+        self._next_media_check = now + MEDIA_CHECK_S
+        name = self.bridge.connected_seat
+        leg = self._legs.get(name) if name is not None else None
+        packets = leg.media.rx_packets(leg) if leg is not None else None
+        if name is None or packets is None or not _receiving(leg):
+            self._rx_seen = None
+            return
+        if self._rx_seen is None or self._rx_seen[:2] != (name, packets):
+            self._rx_seen = (name, packets, now)
+            return
+        if now - self._rx_seen[2] >= timeout:
+            self._rx_seen = None
+            why = f"no RTP from the seat phone for {timeout:g} s"
+            log.warning("%s: %s", name, why)
+            self._execute(self.bridge.seat_lost(br.seat_id_of(name), why, now))
 
     # -- facts and commands -> bridge -> actions --------------------------------------------
 
@@ -347,6 +379,8 @@ class UserAgent:
             actions = self.bridge.ring(command.seat_id, command.uri, now)
         elif isinstance(command, msg.CancelSeat):
             actions = self.bridge.cancel(command.seat_id, now)
+        elif isinstance(command, msg.CheckSeat):
+            actions = self.bridge.check(command.seat_id, now)
         elif isinstance(command, msg.Announce):
             actions = self.bridge.announce(now)
         elif isinstance(command, msg.Connect):
@@ -422,6 +456,15 @@ class UserAgent:
         leg.dialog_sent = True
         call_id = leg.getInfo().callIdString
         self.emit(msg.LegDialog(call_id=self.call_id, leg=leg.name, sip_call_id=call_id))
+
+
+def _receiving(leg: Any) -> bool:
+    """Whether the leg's audio stream is one the far end sends on (not on hold, inactive)."""
+    try:
+        media = leg.getInfo().media[leg.media.index]
+    except (pj.Error, IndexError):
+        return False
+    return bool(media.dir & pj.PJMEDIA_DIR_DECODING) and media.status == pj.PJSUA_CALL_MEDIA_ACTIVE
 
 
 def _pid() -> int:

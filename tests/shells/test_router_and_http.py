@@ -26,7 +26,7 @@ class FakeEngine:
     def __init__(self, seats: int = 2) -> None:
         self.metrics = Metrics()
         self.acd = Distributor(
-            AcdConfig(wrap_up=0.0, max_waiting=2),
+            AcdConfig(wrap_up=0.0, max_waiting=2, default_handle_time=1.0),
             [SeatConfig(seat_id=f"s{n}", contact=f"sip:s{n}@h") for n in range(1, seats + 1)],
         )
         self.sent: list[tuple[str, msg.Message]] = []
@@ -135,6 +135,7 @@ async def test_lost_member_fails_its_call_and_frees_the_seat(client: Any) -> Non
 async def test_full_queue_is_refused_through_the_member(client: Any) -> None:
     engine: FakeEngine = client.engine
     now = time.monotonic()
+    engine.router.agent(acd.AgentLoggedIn(at=now, seat_id="s1", agent_id="a1"))  # not ready
     for n in range(3):
         engine.router.on_member_event(offered(str(n), now + n))
     assert engine.sent[-1] == (
