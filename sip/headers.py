@@ -42,6 +42,11 @@ class InviteInfo:
     truncated: bool = False
     """The body is shorter than Content-Length says (the message was cut somewhere)."""
     headers: dict[str, list[str]] = field(default_factory=dict)
+    content_type: str = ""
+    """The Content-Type header as received ('' when there is none)."""
+    accept: str | None = None
+    """Every Accept header, joined with ', '; None when the INVITE has none (an empty Accept
+    header is '' and, by RFC 3261 20.1, accepts nothing)."""
 
 
 def split_message(raw: str) -> tuple[str, dict[str, list[str]], str]:
@@ -125,6 +130,8 @@ def read_invite(raw: str) -> InviteInfo:
         location_error=error,
         sdp=sdp or "",
         headers=headers,
+        content_type=content_type,
+        accept=", ".join(headers["accept"]) if "accept" in headers else None,
     )
 
 
