@@ -69,9 +69,10 @@ class LegMedia:
         if self.audio is None or self.index < 0:
             return None
         try:
-            return int(call.getStreamStat(self.index).rtcp.rxStat.pkt)
+            stat = call.getStreamStat(self.index)  # kept alive while its members are read
         except pj.Error:
             return None
+        return int(stat.rtcp.rxStat.pkt)
 
     def release(self) -> None:
         self.audio = None

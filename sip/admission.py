@@ -30,6 +30,8 @@ class Refusal:
     """Short machine-readable word, for metrics."""
     detail: str
     """For the log."""
+    headers: tuple[tuple[str, str], ...] = ()
+    """Headers the response must carry (a 415 lists the body types we take)."""
 
 
 def media_addresses(sdp: str) -> list[str]:
@@ -106,6 +108,7 @@ def check_invite(info: InviteInfo, media_allow: Iterable[str]) -> Refusal | None
             "Unsupported Media Type",
             "unsupported-media-type",
             f"body of type {media_type(info.content_type)!r}, not an SDP offer",
+            (("Accept", "application/sdp, multipart/mixed"),),
         )
     if not accepts_sdp(info.accept):
         return Refusal(

@@ -262,7 +262,7 @@ class UserAgent:
             # process (pjsip_rx_data_free_cloned). With no Call object pjsua answers 500 itself
             # and the member lives on. (The front keeps such messages out: this is a backstop.)
             if refusal.reason != "truncated":
-                self._refuse_now(prm, refusal.status, refusal.phrase)
+                self._refuse_now(prm, refusal.status, refusal.phrase, refusal.headers)
             self.emit(
                 msg.CallRefused(
                     at=received,
@@ -297,11 +297,13 @@ class UserAgent:
             )
         )
 
-    def _refuse_now(self, prm: Any, status: int, reason: str) -> None:
+    def _refuse_now(
+        self, prm: Any, status: int, reason: str, extra: tuple[tuple[str, str], ...] = ()
+    ) -> None:
         """Answer an INVITE we will not take; its leg is dropped when it disconnects."""
         leg = _Leg(self, f"refused:{prm.callId}", prm.callId)
         self._legs[leg.name] = leg
-        self._answer(leg, status, reason)
+        self._answer(leg, status, reason, extra=extra)
 
     def _watch_seat_media(self) -> None:
         """A seat phone that crashed or lost its network sends no BYE: its leg would stay
@@ -439,14 +441,21 @@ class UserAgent:
             self._legs[action.leg].media.stop_listening_to(self._player)
 
     @staticmethod
-    def _answer(leg: _Leg, status: int, reason: str = "", retry_after: int = 0) -> None:
+    def _answer(
+        leg: _Leg,
+        status: int,
+        reason: str = "",
+        retry_after: int = 0,
+        extra: tuple[tuple[str, str], ...] = (),
+    ) -> None:
         prm = pj.CallOpParam()
         prm.statusCode = status
         if reason:
             prm.reason = reason
-        if retry_after:
+        headers = ((("Retry-After", str(retry_after)),) if retry_after else ()) + extra
+        for name, value in headers:
             header = pj.SipHeader()
-            header.hName, header.hValue = "Retry-After", str(retry_after)
+            header.hName, header.hValue = name, value
             prm.txOption.headers.append(header)
         leg.answer(prm)
 
@@ -461,7 +470,8 @@ class UserAgent:
 def _receiving(leg: Any) -> bool:
     """Whether the leg's audio stream is one the far end sends on (not on hold, inactive)."""
     try:
-        media = leg.getInfo().media[leg.media.index]
+        info = leg.getInfo()  # kept: SWIG members of a temporary dangle once it is freed
+        media = info.media[leg.media.index]
     except (pj.Error, IndexError):
         return False
     return bool(media.dir & pj.PJMEDIA_DIR_DECODING) and media.status == pj.PJSUA_CALL_MEDIA_ACTIVE

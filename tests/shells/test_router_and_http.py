@@ -30,7 +30,15 @@ class FakeEngine:
             [SeatConfig(seat_id=f"s{n}", contact=f"sip:s{n}@h") for n in range(1, seats + 1)],
         )
         self.sent: list[tuple[str, msg.Message]] = []
-        self.router = CallRouter(self.acd, self._send, self.metrics)
+        self.dropped: list[str] = []
+        self.router = CallRouter(
+            self.acd,
+            self._send,
+            self.metrics,
+            queue_for={"112": "main"}.get,  # type: ignore[arg-type]
+            drop=self.dropped.append,
+        )
+        self.metrics.seats.source = lambda: self.acd.seats(time.monotonic())
         self.pool = self
 
     def _send(self, call_id: str, command: msg.Message) -> bool:
@@ -143,3 +151,73 @@ async def test_full_queue_is_refused_through_the_member(client: Any) -> None:
         msg.HangUp(status=503, reason="Service Unavailable", retry_after=10),
     )
     assert [c for c, m in engine.sent if isinstance(m, msg.Announce)] == ["0", "1"]
+
+
+def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+async def test_a_lost_seat_re_offers_the_caller_and_everything_is_counted(client: Any) -> None:
+    engine: FakeEngine = client.engine
+    for seat in ("s1", "s2"):
+        await client.post(f"/api/seats/{seat}/login", json={"agent": seat})
+        await client.post(f"/api/seats/{seat}/ready")
+    now = time.monotonic()
+    engine.router.on_member_event(offered("5", now))
+    (_, ring) = engine.sent[-1]
+    assert isinstance(ring, msg.RingSeat)
+    first = ring.seat_id
+    engine.router.on_member_event(msg.SeatAnswered(call_id="5", seat_id=first, at=now + 0.3))
+    engine.router.on_member_event(
+        msg.SeatLost(call_id="5", seat_id=first, reason="no RTP", at=now + 5)
+    )
+    (_, again) = engine.sent[-1]
+    assert isinstance(again, msg.RingSeat) and again.seat_id != first
+    engine.router.on_member_event(msg.SeatAnswered(call_id="5", seat_id=again.seat_id, at=now + 6))
+    assert engine.sent[-1] == ("5", msg.Connect(seat_id=again.seat_id))
+    response = await client.get("/api/calls/5")
+    record = await response.json()
+    assert record["seat_id"] == again.seat_id and record["seats_lost"][0]["seat_id"] == first
+    response = await client.get(f"/api/seats/{first}")
+    seat = await response.json()
+    assert (seat["state"], seat["reason"]) == ("not-ready", "phone-lost")
+    assert seat["history"][-1]["to"] == "not-ready"
+    response = await client.get("/metrics")
+    values = samples(await response.text())
+    assert values[("hotline110_seat_legs_lost_total", ())] == 1
+    assert values[("hotline110_seat_answered_total", (("seat", first),))] == 1
+    assert values[("hotline110_seat_state_seconds_total", (("seat", first), ("state", "talking")))] > 0  # fmt: skip
+    assert values[("hotline110_queue_wait_seconds_count", (("outcome", "answered"), ("queue", "main")))] == 2  # fmt: skip
+    # only the first connect counts as an answer
+    assert values[("hotline110_calls_answered_total", (("trunk", "carrier"),))] == 1
+
+
+async def test_a_member_that_does_not_answer_a_leg_check_is_dropped(client: Any) -> None:
+    engine: FakeEngine = client.engine
+    await client.post("/api/seats/s1/login", json={"agent": "s1"})
+    await client.post("/api/seats/s1/ready")
+    now = time.monotonic()
+    engine.router.on_member_event(offered("6", now))
+    engine.router.on_member_event(msg.SeatAnswered(call_id="6", seat_id="s1", at=now))
+    check = engine.acd.config.check_interval
+    engine.router._execute(engine.acd.on_deadline(now + check))
+    assert engine.sent[-1] == ("6", msg.CheckSeat(seat_id="s1"))
+    engine.router._execute(engine.acd.on_deadline(now + check + engine.acd.config.check_grace))
+    assert engine.dropped == ["6"]
+    assert engine.acd.seat("s1").state is not SeatState.TALKING
+
+
+async def test_refusals_are_counted_by_reason(client: Any) -> None:
+    engine: FakeEngine = client.engine
+    engine.router.on_member_event(offered("8", time.monotonic()))  # nobody logged in
+    assert engine.sent[-1] == ("8", msg.HangUp(status=503, reason="Service Unavailable", retry_after=10))  # fmt: skip
+    response = await client.get("/metrics")
+    values = samples(await response.text())
+    assert values[("hotline110_admissions_refused_total", (("reason", "no-call-taker"),))] == 1
+    response = await client.get("/api/queues")
+    (main,) = await response.json()
+    assert (main["queue"], main["staffed"], main["expected_wait_seconds"]) == ("main", 0, None)

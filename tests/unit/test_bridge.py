@@ -177,3 +177,42 @@ def test_ring_after_the_caller_left_is_refused() -> None:
     assert b.finished
     (notice,) = notices(b.ring("7", "sip:seat7@h", 1.1))
     assert isinstance(notice, msg.SeatFailed)
+
+
+def test_check_says_whether_the_seat_is_really_connected() -> None:
+    b = connected_call()
+    assert notices(b.check("7", 5.0)) == [
+        msg.SeatChecked(call_id="42", seat_id="7", alive=True, at=5.0)
+    ]
+    assert notices(b.check("8", 5.0)) == [
+        msg.SeatChecked(call_id="42", seat_id="8", alive=False, at=5.0)
+    ]
+
+
+def test_a_dead_seat_leg_is_dropped_and_the_caller_hears_the_announcement_again() -> None:
+    b = connected_call()
+    actions = b.seat_lost("7", "no RTP", 9.0)
+    assert work(actions) == [br.EndLeg(leg=SEAT), br.StartAnnouncement(leg=CALLER)]
+    assert notices(actions) == [msg.SeatLost(call_id="42", seat_id="7", reason="no RTP", at=9.0)]
+    assert b.connected_seat is None
+    # the dropped leg ending is expected: no news, and the caller stays
+    assert b.leg_ended(SEAT, 408, "Request Timeout", 9.5) == []
+    assert not b.finished
+    # another seat connects: the announcement stops and the audio is linked to it
+    b.ring("8", "sip:seat8@h", 10.0)
+    b.leg_connected("seat:8", 10.5)
+    b.leg_media_ready("seat:8", 10.5)
+    actions = b.connect("8", 10.6)
+    assert work(actions) == [br.StopAnnouncement(leg=CALLER), br.LinkAudio(a=CALLER, b="seat:8")]
+
+
+def test_a_connected_seat_leg_failing_with_an_error_re_offers_instead_of_hanging_up() -> None:
+    b = connected_call()
+    actions = b.leg_ended(SEAT, 408, "Request Timeout", 9.0)
+    assert notices(actions) == [
+        msg.SeatLost(call_id="42", seat_id="7", reason="408 Request Timeout", at=9.0)
+    ]
+    assert br.EndLeg(leg=CALLER) not in actions
+    # a normal BYE from the call-taker still ends the call
+    c = connected_call()
+    assert br.EndLeg(leg=CALLER) in c.leg_ended(SEAT, 200, "Normal call clearing", 9.0)
