@@ -45,6 +45,9 @@ def locate(text: str, keypath: tuple[str | int, ...]) -> int:
             continue
         if match.group(2) == key:
             return number
+    if not table_line and len(keypath) > 1:
+        # a key inside an inline table (skills = { video = 0 }): the line of its parent key
+        return locate(text, keypath[:-1])
     return table_line
 
 

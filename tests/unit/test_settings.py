@@ -24,6 +24,8 @@ def test_the_shipped_config_loads() -> None:
     assert seats[6].seat_id == "seat7"
     assert seats[6].contact == "sip:seat7@127.0.0.1:5070"
     assert settings.acd.announce_after == 2.0
+    assert [q.name for q in settings.acd.queues] == ["main"]
+    assert seats[95].skills == {"video": 5, "lang:yue": 8} and seats[5].skills == {}
 
 
 def test_defaults_need_no_file() -> None:
@@ -67,6 +69,18 @@ def test_bad_values(tmp_path: Path) -> None:
         '[[seats]]\nid = "same"\ncontact = "sip:a@h"\n[[seats]]\nid = "same"\ncontact = "sip:b@h"\n': (
             "seats.1.id",
             5,
+        ),
+        '[[acd.queues]]\nname = "main"\nstrategy = "fastest"\n': ("acd.queues.0.strategy", 3),
+        '[[acd.queues]]\nname = "a"\noverflow = "queue:b"\n': ("acd.queues.0.overflow", 3),
+        "[acd]\nparallel_max = 4\n": ("acd.parallel_max", 2),
+        '[[seats]]\nid = "s"\ncontact = "sip:a@h"\nqueues = ["nope"]\n': ("seats.0.queues", 4),
+        '[[seats]]\nid = "s"\ncontact = "sip:a@h"\nskills = { video = 0 }\n': (
+            "seats.0.skills.video",
+            4,
+        ),
+        '[[seats]]\nid = "s"\ncontact = "sip:a@h"\nskills = { video = "high" }\n': (
+            "seats.0.skills.video",
+            4,
         ),
     }
     for text, (key, line) in cases.items():
