@@ -56,6 +56,20 @@ class FrontCollector(Collector):
         requests.add_metric(["dropped"], self.stats.get("core:drop_requests", 0.0))
         requests.add_metric(["malformed"], self.stats.get("core:err_requests", 0.0))
         yield requests
+        refusals = CounterMetricFamily(
+            "hotline110_front_refusals",
+            "Calls the front refused itself with 503 + Retry-After, by reason: 'flood' (pike: "
+            "one source too fast), 'rate' (ratelimit: all INVITEs), 'no-member' (no idle pool "
+            "member); the engine's own are admissions_refused_total.",
+            labels=["reason"],
+        )
+        for reason, stat in (
+            ("flood", "refused_flood"),
+            ("rate", "refused_rate"),
+            ("no-member", "refused_no_member"),
+        ):
+            refusals.add_metric([reason], self.stats.get(f"script:{stat}", 0.0))
+        yield refusals
         dialogs = GaugeMetricFamily(
             "hotline110_front_dialogs", "Dialogs the front tracks (trunk legs and seat legs)."
         )

@@ -4,6 +4,7 @@ controls over REST."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 from pathlib import Path
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from acd.seats import SeatState
-from tests.peers.conftest import centre, eventually, http_json
+from tests.peers.conftest import centre, eventually, http_json, running, seat_farm, settings_for
 from tests.peers.ports import PortBlock
 from tests.peers.sipp import SippCall
 from tests.peers.test_calls import metric_values
@@ -134,3 +135,31 @@ async def test_supervisor_forces_a_ringing_seat_not_ready_and_the_call_moves_on(
         assert status == 400 and "0..100" in error["error"]
         status, queues = await http_json(engine, "GET", "/api/queues")
         assert status == 200 and queues[0]["queue"] == "main" and queues[0]["staffed"] == 2
+
+
+async def test_a_caller_asking_for_cantonese_reaches_the_cantonese_speaker(
+    ports: PortBlock, tmp_path: Path
+) -> None:
+    async with seat_farm(ports, tmp_path / "seats", 3) as farm:
+        settings = settings_for(
+            ports, tmp_path / "var", [(s, farm.contact(s)) for s in farm.seat_ids()]
+        )
+        speaker = farm.seat_ids()[-1]  # longest-idle alone would pick the first seat
+        seats = tuple(
+            dataclasses.replace(seat, skills={"lang:yue": 8}) if seat.id == speaker else seat
+            for seat in settings.seats
+        )
+        async with running(dataclasses.replace(settings, seats=seats)) as engine:
+            run = await SippCall(
+                tmp_path, ports, 0, scenario="uac_codec",
+                replacements={
+                    "CODEC_PT": "0", "CODEC_NAME": "PCMU/8000", "TONE_FILE": "tone_pcmu.raw",
+                    # RFC 8373: the caller will speak (and wants to hear) Cantonese
+                    "a=sendrecv": "a=sendrecv\n      a=hlang-send:yue\n      a=hlang-recv:yue",
+                },
+            ).run(30)  # fmt: skip
+            assert run.returncode == 0, run.messages[-2000:]
+            await eventually(lambda: engine.router.finished, 10, "the call to end")
+            (record,) = engine.router.finished
+            assert record.skills == ("lang:yue",)
+            assert (record.outcome, record.seat_id) == ("answered", speaker)

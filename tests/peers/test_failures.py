@@ -83,6 +83,8 @@ async def test_pool_exhausted_gets_503_with_retry_after(ports: PortBlock, tmp_pa
         assert refused.returncode == 0, refused.messages[-2000:]
         (reply,) = refused.received("SIP/2.0 503")
         assert "Retry-After: 10" in reply
+        _status, text = await http_json(engine, "GET", "/metrics")
+        assert metric_values(text)[("hotline110_front_refusals_total", (("reason", "no-member"),))] == 1  # fmt: skip
         for sipp in calls:
             assert (await sipp.finish(30)).returncode == 0
         # the pool recovers by itself once the calls end
@@ -193,6 +195,9 @@ async def test_a_flooding_source_is_stopped_at_the_front(ports: PortBlock, tmp_p
         codes = [reply.split(b" ", 2)[1] for reply in replies]
         assert codes.count(b"200") < 60 and codes.count(b"503") > 100, codes[:10]
         assert all(b"Retry-After:" in r for r in replies if r.split(b" ", 2)[1] == b"503")
+        _status, text = await http_json(engine, "GET", "/metrics")
+        flood_refusals = metric_values(text)[("hotline110_front_refusals_total", (("reason", "flood"),))]  # fmt: skip
+        assert flood_refusals == codes.count(b"503")
         # the carrier at its own address is not affected
         assert (await SippCall(tmp_path, ports, 0, hold_ms=500).run(30)).returncode == 0
         assert engine.router.tally.offered == 1
