@@ -59,6 +59,9 @@ DECLINED: Final = frozenset({600, 603, 403})
 """Seat-leg statuses meaning the person did not take it (a miss), not an unreachable phone."""
 AUTO_RETURN: Final = frozenset({"busy", "declined"})
 """NOT_READY reasons the ACD set for a while; the seat returns to READY at the deadline."""
+PHONE_DOWN: Final = frozenset({"phone-lost", "unreachable"})
+"""NOT_READY reasons the ACD set because the phone failed; the seat returns to READY when the
+phone is back (SeatPhoneBack), or when the agent says so."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -221,6 +224,11 @@ class Distributor:
             actions += self._seat_lost(event.call_id, event.seat_id, event.reason, now)
         elif isinstance(event, ev.SeatLegChecked):
             actions += self._checked(event.call_id, event.seat_id, event.alive, now)
+        elif isinstance(event, ev.SeatPhoneBack):
+            seat = self._seat(event.seat_id)
+            if seat.state is SeatState.NOT_READY and seat.reason in PHONE_DOWN:
+                seat.consecutive_misses = 0
+                seat.move(Trigger.READY, now, "phone back")
         actions += self._dispatch(now)
         due = self.next_deadline()
         if due is not None and due <= now:  # e.g. a re-offered call already past its max wait

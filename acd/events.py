@@ -155,6 +155,15 @@ class SeatLost(AcdEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class SeatPhoneBack(AcdEvent):
+    """The seat's phone registered again after the ACD paused the seat because the phone was
+    lost or unreachable: the agent is still logged in, so the seat is READY again."""
+
+    seat_id: str
+    """The seat whose phone is back."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SeatLegChecked(AcdEvent):
     """The pool member's answer to CheckSeatLeg."""
 

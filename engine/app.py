@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import signal
 import statistics
 import time
@@ -21,7 +22,7 @@ from typing import Any
 from aiohttp import web
 
 from acd import events as acd
-from acd.distributor import AcdConfig, Distributor, QueueConfig, SeatConfig
+from acd.distributor import PHONE_DOWN, AcdConfig, Distributor, QueueConfig, SeatConfig
 from acd.seats import SeatState
 from engine.calls import ANSWER_TARGET, CallRouter
 from engine.http import build_app
@@ -33,6 +34,8 @@ from sip.pool import Pool
 
 log = logging.getLogger(__name__)
 FRONT_STATS_TTL = 1.0
+PHONE_RECHECK_S = 2.0
+"""How often seats paused for a lost or unreachable registered phone look for it again."""
 
 
 class Engine:
@@ -116,6 +119,25 @@ class Engine:
         async with asyncio.TaskGroup() as group:
             group.create_task(self.front.supervise())
             group.create_task(self.pool.run())
+            group.create_task(self._watch_phones())
+
+    async def _watch_phones(self) -> None:
+        """A seat paused because its phone died or was unreachable is READY again as soon as
+        that phone registers again (the agent is still logged in): no one has to notice."""
+        registered = [seat for seat in self.seats if seat.aor]
+        while registered:
+            await asyncio.sleep(PHONE_RECHECK_S)
+            for spec in registered:
+                view = self.acd.seat(spec.seat_id)
+                if view.state is not SeatState.NOT_READY or view.reason not in PHONE_DOWN:
+                    continue
+                down_since = time.time() - (time.monotonic() - view.since)
+                stamp = await self.front.registered_since(spec.aor)  # None: not (known) registered
+                # Kamailio keeps whole seconds: a REGISTER in the second the phone was lost
+                # counts as back (at worst the seat is tried once more and paused again)
+                if stamp is not None and stamp >= math.floor(down_since):
+                    log.info("seat %s: its phone registered again: ready", spec.seat_id)
+                    self.router.agent(acd.SeatPhoneBack(at=time.monotonic(), seat_id=spec.seat_id))
 
     async def stop(self) -> None:
         self.router.stop()

@@ -401,6 +401,8 @@ class SeatSpec:
     queues: tuple[str, ...] = ()
     skills: dict[str, int] = field(default_factory=dict)
     wrap_up: float | None = None
+    aor: str = ""
+    """The AOR its phone registers at the front ('' for a static contact)."""
 
 
 def expand_seats(seats: tuple[SeatSettings, ...], front: FrontSettings) -> list[SeatSpec]:
@@ -427,6 +429,7 @@ def expand_seats(seats: tuple[SeatSettings, ...], front: FrontSettings) -> list[
                     queues=seat.queues,
                     skills=dict(seat.skills),
                     wrap_up=seat.wrap_up,
+                    aor=fill(seat.registered) if seat.registered else "",
                 )
             )
     return result

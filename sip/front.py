@@ -254,6 +254,20 @@ class Front:
             await self.call("dlg.end_dlg", dialog["h_entry"], dialog["h_id"])
         return len(dialogs)
 
+    async def registered_since(self, aor: str) -> float | None:
+        """Unix time (s) of the newest REGISTER among `aor`'s contacts; None if it has none."""
+        try:
+            found = await self.call("ul.lookup", "location", aor)
+        except RpcError:
+            return None  # "AOR not found": the phone is not registered
+        contacts = found.get("Contacts", []) if isinstance(found, dict) else []
+        stamps = [
+            float(item["Contact"].get("Last-Modified", 0))
+            for item in contacts
+            if isinstance(item, dict) and isinstance(item.get("Contact"), dict)
+        ]
+        return max(stamps) if stamps else None
+
     async def statistics(self) -> dict[str, float]:
         """Kamailio's counters as {'group:name': value}."""
         result = await self.call("stats.get_statistics", "all")

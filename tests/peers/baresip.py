@@ -130,6 +130,11 @@ class BaresipPhone:
                 await self._process.wait()
         self._log.close()
 
+    def kill(self) -> None:
+        """Die like a crashed phone: SIGKILL, no BYE, no unregistration."""
+        if self._process is not None and self._process.returncode is None:
+            self._process.send_signal(signal.SIGKILL)
+
     def log(self) -> str:
         return (self.dir / "baresip.log").read_text(errors="replace")
 

@@ -332,6 +332,12 @@ def test_a_lost_seat_leg_pauses_the_seat_and_re_offers_the_caller_first() -> Non
     assert [w.call_id for w in waiting] == ["c1", "c2"]
     assert waiting[0].priority_reason.startswith("re-offer")
     assert rings(acd.handle(ev.AgentWentReady(at=21.0, seat_id="s2"))) == [("c1", "s2")]
+    # the phone registers again: the seat is ready again and takes the next caller
+    assert rings(acd.handle(ev.SeatPhoneBack(at=25.0, seat_id="s1"))) == [("c2", "s1")]
+    # a seat the agent paused is not put ready by its phone
+    acd.handle(ev.AgentWentNotReady(at=26.0, seat_id="s2", reason="coffee"))
+    acd.handle(ev.SeatPhoneBack(at=27.0, seat_id="s2"))
+    assert acd.seat("s2").pending == "pause"
 
 
 def test_talking_seats_are_checked_and_freed_when_the_leg_is_gone_or_the_member_is_silent() -> None:

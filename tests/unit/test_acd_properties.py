@@ -80,6 +80,7 @@ steps = st.lists(
                 st.sampled_from(["login", "logout", "ready", "pause", "force-pause", "force-out"]),
                 seat_ids,
             ),
+            st.tuples(st.just("phone-back"), seat_ids),
             st.tuples(st.just("skills"), seat_ids, st.sampled_from([{}, {"video": 3}, {"lang:yue": 1}])),
             st.tuples(st.just("tick")),
         ),
@@ -108,6 +109,8 @@ def to_event(acd: Distributor, step: tuple[Any, ...], at: float, serial: int, kn
         return ev.AgentWentNotReady(at=at, seat_id=seat, reason="break", forced=kind == "force-pause")  # fmt: skip
     if kind == "skills":
         return ev.SeatSkillsChanged(at=at, seat_id=step[1], skills=step[2])
+    if kind == "phone-back":
+        return ev.SeatPhoneBack(at=at, seat_id=step[1])
     if kind == "tick" or not known:
         return None
     # point call facts at calls that exist, and usually at the seat that really rings
@@ -248,7 +251,7 @@ def test_invariants_hold_for_any_sequence(start: list[str], sequence: list[tuple
             actions = acd.handle(event)
         except AcdError as error:
             assert error.status_hint in (404, 409)
-            assert isinstance(event, ev.AgentLoggedIn | ev.AgentLoggedOut | ev.AgentWentReady | ev.AgentWentNotReady | ev.SeatSkillsChanged)  # fmt: skip
+            assert isinstance(event, ev.AgentLoggedIn | ev.AgentLoggedOut | ev.AgentWentReady | ev.AgentWentNotReady | ev.SeatSkillsChanged | ev.SeatPhoneBack)  # fmt: skip
             continue
         record(actions, outcomes)
         if isinstance(event, ev.CallArrived):
