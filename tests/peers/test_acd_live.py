@@ -163,3 +163,62 @@ async def test_a_caller_asking_for_cantonese_reaches_the_cantonese_speaker(
             (record,) = engine.router.finished
             assert record.skills == ("lang:yue",)
             assert (record.outcome, record.seat_id) == ("answered", speaker)
+
+
+async def test_a_call_waiting_too_long_overflows_to_the_neighbouring_centre(
+    ports: PortBlock, tmp_path: Path
+) -> None:
+    async with seat_farm(ports, tmp_path / "seats", 2) as farm:
+        ours, neighbour = farm.seat_ids()
+        base = settings_for(ports, tmp_path / "var", [(ours, farm.contact(ours))], ready=False)
+        queue = dataclasses.replace(
+            base.acd.queues[0], max_wait=1.0, overflow=farm.contact(neighbour)
+        )
+        settings = dataclasses.replace(
+            base, acd=dataclasses.replace(base.acd, queues=(queue,), announce_after=0.5)
+        )
+        async with running(settings) as engine:
+            # the caller stays 4 s after the announcement answered them
+            run = await SippCall(tmp_path, ports, 0, hold_ms=4000).run(30)
+            assert run.returncode == 0, run.messages[-2000:]
+            await eventually(lambda: engine.router.finished, 10, "the call to end")
+            (record,) = engine.router.finished
+            # nobody here was ready: after 1 s the neighbouring centre's number rang and answered
+            assert record.outcome == "overflowed" and record.seat_id == "overflow:main"
+            assert record.announced_at is not None  # the caller heard the announcement first
+            await farm.wait_event(neighbour, "ended", 5)
+            status, text = await http_json(engine, "GET", "/metrics")
+            assert status == 200
+            values = metric_values(text)
+            assert values[("hotline110_overflows_total", (("queue", "main"),))] == 1.0
+            assert values[("hotline110_queue_wait_seconds_count", (("outcome", "overflowed"), ("queue", "main")))] == 1.0  # fmt: skip
+
+
+async def test_admission_refuses_by_expected_wait_with_503_and_retry_after(
+    ports: PortBlock, tmp_path: Path
+) -> None:
+    # one call-taker, on a break; calls take about 60 s each: the first caller may wait (an
+    # expected 60 s), a second would wait 120 s, past the 90 s the queue accepts
+    async with centre(
+        ports, tmp_path, 1, ready=False,
+        acd={"default_handle_time": 60.0, "max_waiting": 50, "retry_after": 12},
+    ) as (engine, farm):  # fmt: skip
+        waiting = await SippCall(tmp_path, ports, 0, scenario="uac_wait_bye").start()
+        await eventually(lambda: engine.acd.waiting(), 10, "the first call queued")
+        refused = await SippCall(tmp_path, ports, 1, scenario="uac_refused", expect_status=503).run(
+            30
+        )
+        assert refused.returncode == 0, refused.messages[-2000:]
+        (reply,) = refused.received("SIP/2.0 503")
+        assert "Retry-After: 12" in reply
+        status, text = await http_json(engine, "GET", "/metrics")
+        assert status == 200
+        assert metric_values(text)[("hotline110_admissions_refused_total", (("reason", "expected-wait"),))] == 1.0  # fmt: skip
+        status, queues = await http_json(engine, "GET", "/api/queues")
+        assert queues[0]["expected_wait_seconds"] == 120.0
+        # the waiting caller is served when the call-taker comes back
+        status, _seat = await http_json(engine, "POST", "/api/seats/seat1/ready")
+        assert status == 200
+        await eventually(lambda: engine.router.tally.answered == 1, 10, "the first call answered")
+        await farm.hang_up("seat1")
+        assert (await waiting.finish(30)).returncode == 0
