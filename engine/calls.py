@@ -23,6 +23,7 @@ from sip.pool import MemberLost
 
 log = logging.getLogger(__name__)
 ANSWER_TARGET = 3.0
+ADMISSION_REFUSALS = ("queue-full", "expected-wait", "no-call-taker")
 KEEP_FINISHED = 2000
 
 
@@ -121,6 +122,8 @@ class CallRouter:
         self.finished: deque[CallRecord] = deque(maxlen=KEEP_FINISHED)
         self.tally = Tally()
         self._timer: asyncio.TimerHandle | None = None
+        for reason in ADMISSION_REFUSALS:  # a series from the start: dashboards see 0, not gaps
+            metrics.admissions_refused.labels(reason)
 
     # -- input from the pool ----------------------------------------------------------------
 

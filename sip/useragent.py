@@ -212,7 +212,9 @@ class UserAgent:
             self._legs.clear()
             self.account = None
             gc.collect()
-            self.ep.libDestroy()
+            # the linger above already let final transactions complete; without this flag
+            # pjsua waits about 1 s for more messages, and the slot stays unusable that long
+            self.ep.libDestroy(pj.PJSUA_DESTROY_NO_RX_MSG)
         except Exception:
             log.exception("shutdown")
         self.ep = None

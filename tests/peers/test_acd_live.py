@@ -62,9 +62,12 @@ async def test_a_seat_phone_killed_mid_call_frees_the_seat_and_the_caller_gets_a
         assert status == 200
         assert metric_values(text)[("hotline110_seat_legs_lost_total", ())] == 1.0
         # the dead phone is never rung again while its seat is not ready
+        await eventually(lambda: engine.acd.seat(other).state is SeatState.READY, 5, "wrap-up")
         again = await SippCall(tmp_path, ports, 1, hold_ms=500).run(30)
         assert again.returncode == 0, again.messages[-2000:]
+        await eventually(lambda: len(engine.router.finished) == 2, 10, "the second call to end")
         assert engine.router.finished[-1].seat_id == other
+        assert engine.acd.seat(first).state is SeatState.NOT_READY
 
 
 async def test_the_3s_guard_rings_a_second_seat_when_the_first_is_silent(
