@@ -91,13 +91,19 @@ class FloodCarrier(Carrier):
     file; this adds the outcome log (<log> actions), the message trace and the call-debug
     trace of aborted calls, which Carrier's own command line does not ask for."""
 
-    def __init__(self, *, hold_s: float, **kwargs: Any) -> None:
+    def __init__(self, *, hold_s: float, workdir: Path, **kwargs: Any) -> None:
         hold_ms = int(hold_s * 1000)
-        super().__init__(hold_ms=(hold_ms, hold_ms), **kwargs)
-        self.outcomes_file = self.workdir / "outcomes.log"
-        self.messages_file = self.workdir / "messages.log"
-        self.calldebug_file = self.workdir / "calldebug.log"
-        self.errors_file = self.workdir / "errors.log"
+        self.outcomes_file = workdir / "outcomes.log"
+        self.messages_file = workdir / "messages.log"
+        self.calldebug_file = workdir / "calldebug.log"
+        self.errors_file = workdir / "errors.log"
+        traces = (
+            "-trace_logs", "-log_file", str(self.outcomes_file),
+            "-trace_msg", "-message_file", str(self.messages_file),
+            "-trace_calldebug", "-calldebug_file", str(self.calldebug_file),
+            "-trace_err", "-error_file", str(self.errors_file),
+        )  # fmt: skip
+        super().__init__(hold_ms=(hold_ms, hold_ms), workdir=workdir, extra_args=traces, **kwargs)
 
     def prepare(self) -> Path:
         super().prepare()  # working directory and tone_pcmu.raw
@@ -105,40 +111,11 @@ class FloodCarrier(Carrier):
         scenario.write_text(SCENARIO.read_text().replace("HOLD_MS", str(self.hold_ms[0])))
         return scenario
 
-    def command(self, scenario: Path) -> list[str]:
-        assert self.calls is not None
-        return [
-            "sipp", self.target, "-sf", str(scenario), "-s", self.called,
-            "-set", "caller_prefix", self.caller_prefix,
-            "-i", "127.0.0.1", "-mi", "127.0.0.1",
-            "-p", str(self.sip_port), "-mp", str(self.media_port), "-cp", str(self.control_port),
-            "-t", self.transport,
-            "-r", f"{self.rate:.3f}".rstrip("0").rstrip("."), "-rp", "1000",
-            "-l", str(self.max_concurrent),
-            "-m", str(self.calls), "-timeout", f"{int(self.calls / self.rate) + 120}s",
-            "-nostdin", "-nr", "-recv_timeout", "60000",
-            "-trace_stat", "-stf", str(self.stats_file), "-fd", "1",
-            "-trace_logs", "-log_file", str(self.outcomes_file),
-            "-trace_msg", "-message_file", str(self.messages_file),
-            "-trace_calldebug", "-calldebug_file", str(self.calldebug_file),
-            "-trace_err", "-error_file", str(self.errors_file),
-        ]  # fmt: skip
-
     async def start(self) -> None:
-        scenario = self.prepare()
-        for old in (self.stats_file, self.outcomes_file, self.messages_file, self.calldebug_file):
+        for old in (self.outcomes_file, self.messages_file, self.calldebug_file):
             with contextlib.suppress(FileNotFoundError):
                 old.unlink()
-        args = self.command(scenario)
-        (self.workdir / "command.txt").write_text(shlex.join(args) + "\n")
-        self._log = (self.workdir / "carrier.log").open("wb")
-        self._process = await asyncio.create_subprocess_exec(
-            *args,
-            cwd=self.workdir,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=self._log,
-            stderr=self._log,
-        )
+        await super().start()
 
 
 @dataclasses.dataclass

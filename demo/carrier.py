@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import csv
+import shlex
 import signal
 from dataclasses import dataclass
 from importlib import resources
@@ -46,6 +47,7 @@ class Carrier:
         caller_prefix: str = "1390000",
         max_concurrent: int = 400,
         transport: str = "u1",
+        extra_args: tuple[str, ...] = (),
     ) -> None:
         self.workdir = workdir
         self.target = target
@@ -57,6 +59,8 @@ class Carrier:
         self.hold_ms = hold_ms
         self.called = called
         self.caller_prefix = caller_prefix
+        self.extra_args = extra_args
+        """More SIPp options (e.g. traces a benchmark reads)."""
         self.max_concurrent = max_concurrent
         self.transport = transport
         self.stats_file = workdir / "carrier-stats.csv"
@@ -91,6 +95,8 @@ class Carrier:
         ]  # fmt: skip
         if self.calls is not None:
             args += ["-m", str(self.calls), "-timeout", f"{int(self.calls / self.rate) + 120}s"]
+        args += self.extra_args
+        (self.workdir / "command.txt").write_text(shlex.join(args) + "\n")
         self._log = (self.workdir / "carrier.log").open("wb")
         self._process = await asyncio.create_subprocess_exec(
             *args,
