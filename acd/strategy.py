@@ -8,6 +8,7 @@ Then the strategy's own order decides; ties go to the seat configured first.
 
 from __future__ import annotations
 
+import abc
 import random
 from collections.abc import Callable, Sequence
 from typing import Protocol
@@ -27,11 +28,11 @@ def _common(seat: Seat, call: WaitingCall) -> tuple[bool, int]:
     return (seat.seat_id in call.tried, -matched)
 
 
-class _Keyed:
-    """A strategy that is an order on seats."""
+class _Keyed(abc.ABC):
+    """A strategy that is an order on seats: the subclass gives the order's key."""
 
-    def key(self, seat: Seat, call: WaitingCall, now: float) -> tuple[float, ...]:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def key(self, seat: Seat, call: WaitingCall, now: float) -> tuple[float, ...]: ...
 
     def choose(self, candidates: Sequence[Seat], call: WaitingCall, now: float) -> Seat:
         return min(candidates, key=lambda s: (*_common(s, call), *self.key(s, call, now), s.order))

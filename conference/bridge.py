@@ -248,7 +248,7 @@ class Bridge:
             return []
         return [
             Notify(
-                message=msg.SeatRinging(call_id=self.call_id, seat_id=_seat_id(leg_name), at=now)
+                message=msg.SeatRinging(call_id=self.call_id, seat_id=seat_id_of(leg_name), at=now)
             )
         ]
 
@@ -264,7 +264,7 @@ class Bridge:
             # a CANCEL crossed the 200 OK, or the caller left: BYE the late answer
             leg.ours = True
             return [EndLeg(leg=leg_name)]
-        seat_id = _seat_id(leg_name)
+        seat_id = seat_id_of(leg_name)
         return [Notify(message=msg.SeatAnswered(call_id=self.call_id, seat_id=seat_id, at=now))]
 
     def leg_media_ready(self, leg_name: str, now: float) -> list[BridgeAction]:
@@ -297,13 +297,13 @@ class Bridge:
         elif leg_name == self._seat and status >= 400 and not self._ended_by:
             # the leg failed (a timeout, an error to our BYE or re-INVITE): the call-taker
             # did not hang up, their phone or its path broke; the caller stays
-            actions += self._lose_seat(_seat_id(leg_name), f"{status} {reason}".strip(), now)
+            actions += self._lose_seat(seat_id_of(leg_name), f"{status} {reason}".strip(), now)
         elif leg_name == self._seat:
             actions.append(
                 Notify(
                     message=msg.SeatLeft(
                         call_id=self.call_id,
-                        seat_id=_seat_id(leg_name),
+                        seat_id=seat_id_of(leg_name),
                         status=status,
                         reason=reason,
                         at=now,
@@ -319,7 +319,7 @@ class Bridge:
         else:
             if was is LegState.CONNECTED:
                 reason = reason or "seat leg ended before it was connected"
-            actions.append(self._seat_failed(_seat_id(leg_name), status, reason, now))
+            actions.append(self._seat_failed(seat_id_of(leg_name), status, reason, now))
         return actions + self._check_finished(now)
 
     # -- internals -----------------------------------------------------------------------
@@ -393,8 +393,6 @@ class Bridge:
         return [Notify(message=event)]
 
 
-def _seat_id(leg_name: str) -> str:
+def seat_id_of(leg_name: str) -> str:
+    """Seat id of a seat leg's name (inverse of seat_leg)."""
     return leg_name.split(":", 1)[1]
-
-
-seat_id_of = _seat_id
