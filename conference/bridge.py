@@ -1,23 +1,29 @@
-"""One emergency call's bridge, as the pool member that owns the call sees it.
+"""One emergency call's conference, as the pool member that owns the call sees it.
 
 Theory of operation
 -------------------
-A pool member owns exactly one call: the caller leg (the trunk INVITE) and the legs it places
-to seats (later: the officer). `Bridge` is the pure model of that call. Two kinds of input
-drive it, and each returns the list of actions to carry out:
+A pool member owns exactly one call: the caller leg (the trunk INVITE), the legs it places
+to seats, and the officer leg of a dispatch. `Bridge` is the pure model of that call. Two kinds
+of input drive it, and each returns the list of actions (`conference.actions`) to carry out:
 
 * leg facts from pjsua2, delivered by the member's shell: `leg_ringing`, `leg_connected`,
   `leg_media_ready`, `leg_ended`;
-* the engine's commands: `ring`, `cancel`, `announce`, `connect`, `hang_up`.
+* the engine's commands: `ring`, `cancel`, `announce`, `connect`, `hang_up`, and for the
+  dispatch `dial_officer`, `cancel_officer`, `leave_seat`, `rejoin_seat`, `mute_seat`, `hold`.
 
-Actions are of two kinds: media/signalling work for the shell (`DialLeg`, `AnswerCaller`,
-`LinkAudio`, ...) and notices for the engine, which are `sip.messages` events as they are sent.
+Audio is one conference: every party present (connected, with media) hears every other one
+directly, with no relay; a muted call-taker is not heard, a held caller hears the hold
+announcement and is not heard. The wanted set of (source, destination) routes is computed from
+the state after every input, and only its difference with what is already routed becomes
+`Route` actions, so a route is never started twice nor left behind. The recording hears every
+party from the moment the caller is answered.
 
-What the bridge decides on its own, because it must happen even when the engine is slow:
-whichever side of a connected call hangs up, every other leg is ended; audio is linked only
-once both legs have active media (pjsua2 has no conference port before that); the announcement
-stops the moment a seat is linked; the call is over when every leg has ended, and then
-`finished` is set and the member exits.
+What the bridge decides on its own, because it must happen even when the engine is slow: the
+caller hanging up ends every leg; the call-taker hanging up ends the call unless an officer is
+bridged (then it is the call-taker leaving: caller and officer stay); audio is linked only once
+legs have active media (pjsua2 has no conference port before that); a caller with nobody to
+talk to hears the announcement; the call is over when every leg has ended, and then `finished`
+is set and the member exits.
 """
 
 from __future__ import annotations
@@ -25,6 +31,19 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from conference.actions import (
+    ANNOUNCEMENT,
+    HOLD,
+    RECORDER,
+    AnswerCaller,
+    BridgeAction,
+    DialLeg,
+    EndLeg,
+    Notify,
+    RefuseCaller,
+    Route,
+    SendRinging,
+)
 from sip import messages as msg
 
 CALLER = "caller"
@@ -37,6 +56,15 @@ def seat_leg(seat_id: str) -> str:
     return f"seat:{seat_id}"
 
 
+def officer_leg(target: str) -> str:
+    """Leg name of an officer (or duty phone) attempt."""
+    return f"officer:{target}"
+
+
+def is_officer(leg_name: str) -> bool:
+    return leg_name.startswith("officer:")
+
+
 class LegState(enum.Enum):
     OFFERED = "offered"  # incoming, not yet answered
     DIALING = "dialing"  # outgoing, no provisional response yet
@@ -45,123 +73,43 @@ class LegState(enum.Enum):
     ENDED = "ended"
 
 
-# -- actions for the member's shell --------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class BridgeAction:
-    """Base of the shell's work items."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SendRinging(BridgeAction):
-    """Send 180 Ringing to the caller."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class AnswerCaller(BridgeAction):
-    """Send 200 OK to the caller."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RefuseCaller(BridgeAction):
-    """Send a final error response to the unanswered caller."""
-
-    status: int
-    """SIP status code."""
-    reason: str
-    """Reason phrase ('' for the default)."""
-    retry_after: int
-    """Retry-After seconds (0 = no header)."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class DialLeg(BridgeAction):
-    """Place an outgoing call."""
-
-    leg: str
-    """Leg name."""
-    uri: str
-    """Where to."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class EndLeg(BridgeAction):
-    """CANCEL, BYE (or for the caller, BYE) a leg."""
-
-    leg: str
-    """Leg name."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class LinkAudio(BridgeAction):
-    """Connect two legs' audio both ways in the conference bridge."""
-
-    a: str
-    """One leg."""
-    b: str
-    """The other leg."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class StartAnnouncement(BridgeAction):
-    """Play the queue announcement (looping) to a leg."""
-
-    leg: str
-    """Who hears it."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class StopAnnouncement(BridgeAction):
-    """Stop the announcement to a leg."""
-
-    leg: str
-    """Who stops hearing it."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Notify(BridgeAction):
-    """Send an event to the engine."""
-
-    message: msg.Message
-    """The event."""
-
-
 @dataclass(slots=True)
 class _Leg:
     state: LegState
     media: bool = False
     ours: bool = False  # we asked for this leg to end: its end is expected, not news
+    rejoin: bool = False  # a seat leg placed to bring a call-taker back into the conference
 
 
 class Bridge:
     """The pure model of one call inside its pool member (see the module docstring)."""
 
-    def __init__(self, call_id: str) -> None:
+    def __init__(self, call_id: str, *, record: bool = False) -> None:
         self.call_id = call_id
         self.legs: dict[str, _Leg] = {CALLER: _Leg(LegState.OFFERED)}
         self.finished = False
+        self.record = record
         self._caller_answered = False
         self._ringing_sent = False
         self._want_announcement = False
-        self._announcing = False
-        self._seat: str | None = None  # the connected seat leg
-        self._linked: set[frozenset[str]] = set()
+        self._seat: str | None = None  # the seat leg in the conference
+        self._officer: str | None = None  # the officer leg in the conference
+        self._bridged: set[str] = set()  # officer legs whose audio reached the caller
+        self._muted = False
+        self._held = False
+        self._routes: set[tuple[str, str]] = set()
         self._ended_by = ""
         self._final_status = 200
         self._final_reason = ""
 
-    # -- engine commands ---------------------------------------------------------------
+    # -- engine commands: the call-taker ---------------------------------------------------
 
     def ring(self, seat_id: str, uri: str, now: float) -> list[BridgeAction]:
         """Place a seat leg; the caller hears 180 Ringing."""
         leg = seat_leg(seat_id)
-        if self._caller_gone() or self._ended_by:
-            return [self._seat_failed(seat_id, 0, "call is ending", now)]
-        live = sum(1 for item in self.legs.values() if item.state is not LegState.ENDED)
-        existing = self.legs.get(leg)
-        if (existing and existing.state is not LegState.ENDED) or live >= MAX_LEGS:
-            return [self._seat_failed(seat_id, 0, "no free leg for this seat", now)]
+        refusal = self._cannot_dial(leg)
+        if refusal:
+            return [self._seat_failed(seat_id, 0, refusal, now)]
         self.legs[leg] = _Leg(LegState.DIALING)
         actions: list[BridgeAction] = [DialLeg(leg=leg, uri=uri)]
         if not self._caller_answered and not self._ringing_sent:
@@ -171,11 +119,7 @@ class Bridge:
 
     def cancel(self, seat_id: str, now: float) -> list[BridgeAction]:
         """Withdraw a seat leg (ring-no-answer, stale answer)."""
-        leg = self.legs.get(seat_leg(seat_id))
-        if leg is None or leg.state is LegState.ENDED:
-            return []
-        leg.ours = True
-        return [EndLeg(leg=seat_leg(seat_id))]
+        return self._withdraw(seat_leg(seat_id))
 
     def check(self, seat_id: str, now: float) -> list[BridgeAction]:
         """Tell the engine whether the seat it believes is talking really is connected."""
@@ -191,8 +135,8 @@ class Bridge:
         return [Notify(message=event)]
 
     def seat_lost(self, seat_id: str, reason: str, now: float) -> list[BridgeAction]:
-        """The connected seat's leg is dead (no media): drop it, keep the caller, who hears
-        the announcement again until the engine connects another seat."""
+        """The connected seat's leg is dead (no media): drop it, keep the caller, who talks on
+        with a bridged officer or hears the announcement until the engine connects a seat."""
         name = seat_leg(seat_id)
         if self._seat != name or self._caller_gone() or self._ended_by:
             return []
@@ -209,17 +153,82 @@ class Bridge:
             return []
         actions = self._answer_caller(now, announcement=True)
         self._want_announcement = True
-        return actions + self._settle_media()
+        return actions + self._settle_media(now)
 
     def connect(self, seat_id: str, now: float) -> list[BridgeAction]:
-        """Answer the caller (if needed) and link caller and seat audio."""
+        """Answer the caller (if needed) and join the seat to the conference."""
         leg_name = seat_leg(seat_id)
         leg = self.legs.get(leg_name)
         if self._caller_gone() or leg is None or leg.state is not LegState.CONNECTED:
             return [Notify(message=msg.MemberFault(message=f"connect: {leg_name} not connected"))]
         self._seat = leg_name
         actions = self._answer_caller(now, announcement=False)
-        return actions + self._settle_media()
+        return actions + self._settle_media(now)
+
+    def leave_seat(self, now: float) -> list[BridgeAction]:
+        """The call-taker leaves: their leg ends; caller and the bridged officer talk on."""
+        if self._seat is None or self._officer is None or self._caller_gone():
+            why = "leave: needs a call-taker and a bridged officer in the conference"
+            return [Notify(message=msg.MemberFault(message=why))]
+        name, self._seat = self._seat, None
+        self.legs[name].ours = True
+        self._muted = False
+        left = msg.SeatLeft(
+            call_id=self.call_id,
+            seat_id=seat_id_of(name),
+            status=200,
+            reason="left the conference",
+            at=now,
+            call_goes_on=True,
+        )
+        return [EndLeg(leg=name), Notify(message=left), *self._settle_media(now)]
+
+    def rejoin_seat(self, seat_id: str, uri: str, now: float) -> list[BridgeAction]:
+        """Call a call-taker who left back into the conference."""
+        name = seat_leg(seat_id)
+        refusal = self._cannot_dial(name)
+        if not refusal and self._seat is not None:
+            refusal = "a call-taker is already in the conference"
+        if not refusal and not self._caller_answered:
+            refusal = "the caller is not answered yet"
+        if refusal:
+            event = msg.SeatRejoinFailed(
+                call_id=self.call_id, seat_id=seat_id, status=0, reason=refusal, at=now
+            )
+            return [Notify(message=event)]
+        self.legs[name] = _Leg(LegState.DIALING, rejoin=True)
+        return [DialLeg(leg=name, uri=uri)]
+
+    def mute_seat(self, muted: bool, now: float) -> list[BridgeAction]:
+        """The call-taker is (not) heard by the others; they still hear everyone."""
+        self._muted = muted
+        return self._settle_media(now)
+
+    def hold(self, held: bool, now: float) -> list[BridgeAction]:
+        """The caller hears the hold announcement and is not heard, or is back."""
+        if held and not self._caller_answered:
+            return [Notify(message=msg.MemberFault(message="hold: the caller is not answered"))]
+        self._held = held
+        return self._settle_media(now)
+
+    # -- engine commands: the officer ------------------------------------------------------
+
+    def dial_officer(self, target: str, uri: str, now: float) -> list[BridgeAction]:
+        """Call an officer (or duty phone); they join the conference when they answer."""
+        name = officer_leg(target)
+        refusal = self._cannot_dial(name)
+        if not refusal and not self._caller_answered:
+            refusal = "the caller is not answered yet"
+        if not refusal and self._officer is not None:
+            refusal = "an officer is already bridged"
+        if refusal:
+            return [self._officer_failed(name, 0, refusal, now)]
+        self.legs[name] = _Leg(LegState.DIALING)
+        return [DialLeg(leg=name, uri=uri)]
+
+    def cancel_officer(self, target: str, now: float) -> list[BridgeAction]:
+        """Stop ringing an officer (no answer in time), or take a bridged officer out."""
+        return self._withdraw(officer_leg(target))
 
     def hang_up(self, status: int, reason: str, retry_after: int, now: float) -> list[BridgeAction]:
         """End the call: refuse an unanswered caller, else BYE every leg."""
@@ -233,7 +242,7 @@ class Bridge:
             actions.append(RefuseCaller(status=status, reason=reason, retry_after=retry_after))
         elif caller.state is not LegState.ENDED:
             actions.append(EndLeg(leg=CALLER))
-        actions += self._end_seats()
+        actions += self._end_others()
         return actions
 
     # -- leg facts -----------------------------------------------------------------------
@@ -244,28 +253,45 @@ class Bridge:
         if leg is None or leg.state is not LegState.DIALING:
             return []
         leg.state = LegState.RINGING
-        if leg.ours:
+        if leg.ours or leg.rejoin:
             return []
-        return [
-            Notify(
-                message=msg.SeatRinging(call_id=self.call_id, seat_id=seat_id_of(leg_name), at=now)
-            )
-        ]
+        party = seat_id_of(leg_name)
+        event: msg.Message
+        if is_officer(leg_name):
+            event = msg.OfficerRinging(call_id=self.call_id, target=party, at=now)
+        else:
+            event = msg.SeatRinging(call_id=self.call_id, seat_id=party, at=now)
+        return [Notify(message=event)]
 
     def leg_connected(self, leg_name: str, now: float) -> list[BridgeAction]:
-        """A leg reached CONFIRMED (seat answered, or the caller ACKed our 200)."""
+        """A leg reached CONFIRMED (a seat or officer answered, or the caller ACKed our 200)."""
         leg = self.legs.get(leg_name)
         if leg is None or leg.state is LegState.ENDED:
             return []
         leg.state = LegState.CONNECTED
         if leg_name == CALLER:
-            return self._settle_media()
+            return self._settle_media(now)
+        party = seat_id_of(leg_name)
         if leg.ours or self._caller_gone():
             # a CANCEL crossed the 200 OK, or the caller left: BYE the late answer
             leg.ours = True
             return [EndLeg(leg=leg_name)]
-        seat_id = seat_id_of(leg_name)
-        return [Notify(message=msg.SeatAnswered(call_id=self.call_id, seat_id=seat_id, at=now))]
+        if is_officer(leg_name):
+            if self._officer is not None:  # the engine dials one at a time; a stale race
+                leg.ours = True
+                why = "another officer is already bridged"
+                return [EndLeg(leg=leg_name), self._officer_failed(leg_name, 0, why, now)]
+            self._officer = leg_name
+            answered = msg.OfficerAnswered(call_id=self.call_id, target=party, at=now)
+            return [Notify(message=answered), *self._settle_media(now)]
+        if leg.rejoin:
+            if self._seat is not None:
+                leg.ours = True
+                return [EndLeg(leg=leg_name)]
+            self._seat = leg_name
+            back = msg.SeatRejoined(call_id=self.call_id, seat_id=party, at=now)
+            return [Notify(message=back), *self._settle_media(now)]
+        return [Notify(message=msg.SeatAnswered(call_id=self.call_id, seat_id=party, at=now))]
 
     def leg_media_ready(self, leg_name: str, now: float) -> list[BridgeAction]:
         """A leg's audio has a conference port."""
@@ -273,7 +299,7 @@ class Bridge:
         if leg is None or leg.state is LegState.ENDED:
             return []
         leg.media = True
-        return self._settle_media()
+        return self._settle_media(now)
 
     def leg_ended(self, leg_name: str, status: int, reason: str, now: float) -> list[BridgeAction]:
         """A leg is DISCONNECTED (for any reason)."""
@@ -283,15 +309,17 @@ class Bridge:
         was = leg.state
         leg.state = LegState.ENDED
         leg.media = False
+        # pjsua removed the leg's conference port with every route through it
+        self._routes = {route for route in self._routes if leg_name not in route}
         actions: list[BridgeAction] = []
         if leg_name == CALLER:
-            if self._announcing:
-                self._announcing = False
             if not self._ended_by:
                 self._ended_by = "caller"
                 self._final_status = 200 if self._caller_answered else (status or 487)
                 self._final_reason = reason
-            actions += self._end_seats()
+            actions += self._end_others()
+        elif is_officer(leg_name):
+            actions += self._officer_ended(leg_name, leg, was, status, reason, now)
         elif leg.ours:
             pass
         elif leg_name == self._seat and status >= 400 and not self._ended_by:
@@ -299,33 +327,61 @@ class Bridge:
             # did not hang up, their phone or its path broke; the caller stays
             actions += self._lose_seat(seat_id_of(leg_name), f"{status} {reason}".strip(), now)
         elif leg_name == self._seat:
-            actions.append(
-                Notify(
-                    message=msg.SeatLeft(
-                        call_id=self.call_id,
-                        seat_id=seat_id_of(leg_name),
-                        status=status,
-                        reason=reason,
-                        at=now,
-                    )
-                )
+            actions += self._seat_hung_up(leg_name, status, reason, now)
+        elif leg.rejoin:
+            event = msg.SeatRejoinFailed(
+                call_id=self.call_id,
+                seat_id=seat_id_of(leg_name),
+                status=status,
+                reason=reason or "ended before it was answered",
+                at=now,
             )
-            if not self._ended_by:
-                self._ended_by = "seat"
-                self._final_reason = reason or "the call-taker hung up"
-            if self.legs[CALLER].state is not LegState.ENDED:
-                actions.append(EndLeg(leg=CALLER))
-            actions += self._end_seats()
+            actions.append(Notify(message=event))
         else:
             if was is LegState.CONNECTED:
                 reason = reason or "seat leg ended before it was connected"
             actions.append(self._seat_failed(seat_id_of(leg_name), status, reason, now))
-        return actions + self._check_finished(now)
+        return actions + self._settle_media(now) + self._check_finished(now)
+
+    # -- views ---------------------------------------------------------------------------
+
+    @property
+    def connected_seat(self) -> str | None:
+        """Leg name of the seat in the conference, if any."""
+        return self._seat
+
+    @property
+    def bridged_officer(self) -> str | None:
+        """Leg name of the officer in the conference, if any."""
+        return self._officer
+
+    @property
+    def routes(self) -> frozenset[tuple[str, str]]:
+        """The audio routes currently wanted and started: (source, destination)."""
+        return frozenset(self._routes)
 
     # -- internals -----------------------------------------------------------------------
 
     def _caller_gone(self) -> bool:
         return self.legs[CALLER].state is LegState.ENDED
+
+    def _cannot_dial(self, name: str) -> str:
+        if self._caller_gone() or self._ended_by:
+            return "call is ending"
+        live = sum(1 for item in self.legs.values() if item.state is not LegState.ENDED)
+        existing = self.legs.get(name)
+        if existing is not None and existing.state is not LegState.ENDED:
+            return f"{name} already has a leg"
+        if live >= MAX_LEGS:
+            return f"no free leg for {name} (pjsua2 allows {MAX_LEGS})"
+        return ""
+
+    def _withdraw(self, name: str) -> list[BridgeAction]:
+        leg = self.legs.get(name)
+        if leg is None or leg.state is LegState.ENDED or leg.ours:
+            return []
+        leg.ours = True
+        return [EndLeg(leg=name)]
 
     def _answer_caller(self, now: float, *, announcement: bool) -> list[BridgeAction]:
         if self._caller_answered:
@@ -334,38 +390,104 @@ class Bridge:
         event = msg.CallerAnswered(call_id=self.call_id, at=now, announcement=announcement)
         return [AnswerCaller(), Notify(message=event)]
 
-    def _settle_media(self) -> list[BridgeAction]:
-        """Bring audio links and the announcement in line with what is wanted and possible."""
-        actions: list[BridgeAction] = []
-        caller = self.legs[CALLER]
-        if self._seat is not None:
-            if self._announcing:
-                self._announcing = False
-                actions.append(StopAnnouncement(leg=CALLER))
-            seat = self.legs[self._seat]
-            pair = frozenset((CALLER, self._seat))
-            if caller.media and seat.media and pair not in self._linked:
-                self._linked.add(pair)
-                actions.append(LinkAudio(a=CALLER, b=self._seat))
-        elif self._want_announcement and caller.media and not self._announcing:
-            self._announcing = True
-            actions.append(StartAnnouncement(leg=CALLER))
+    def _present(self, name: str) -> bool:
+        # the caller has media from our 200 on, before its ACK; seat and officer legs are
+        # only named in the conference once they answered
+        leg = self.legs[name]
+        return leg.state is not LegState.ENDED and leg.media
+
+    def _wanted_routes(self) -> set[tuple[str, str]]:
+        parties = [
+            name
+            for name in (CALLER, self._seat, self._officer)
+            if name is not None and self._present(name)
+        ]
+        heard = [p for p in parties if not (p == CALLER and self._held)]
+        routes = {
+            (a, b) for a in heard for b in heard if a != b and not (a == self._seat and self._muted)
+        }
+        if CALLER in parties:
+            if self._held:
+                routes.add((HOLD, CALLER))
+            elif self._want_announcement and self._seat is None and self._officer is None:
+                routes.add((ANNOUNCEMENT, CALLER))
+            if self.record and self._caller_answered:
+                routes.update((p, RECORDER) for p in parties)
+        return routes
+
+    def _settle_media(self, now: float) -> list[BridgeAction]:
+        """Bring the started routes in line with the wanted ones (stops first, then starts)."""
+        wanted = self._wanted_routes()
+        actions: list[BridgeAction] = [
+            Route(src=src, dst=dst, on=False) for src, dst in sorted(self._routes - wanted)
+        ]
+        actions += [Route(src=src, dst=dst, on=True) for src, dst in sorted(wanted - self._routes)]
+        self._routes = wanted
+        officer = self._officer
+        if officer is not None and officer not in self._bridged and (officer, CALLER) in wanted:
+            self._bridged.add(officer)
+            event = msg.OfficerBridged(call_id=self.call_id, target=seat_id_of(officer), at=now)
+            actions.append(Notify(message=event))
         return actions
 
     def _lose_seat(self, seat_id: str, reason: str, now: float) -> list[BridgeAction]:
-        name = seat_leg(seat_id)
         self._seat = None
-        self._linked.discard(frozenset((CALLER, name)))
+        self._muted = False
         self._want_announcement = True
         event = msg.SeatLost(call_id=self.call_id, seat_id=seat_id, reason=reason, at=now)
-        return [Notify(message=event), *self._settle_media()]
+        return [Notify(message=event), *self._settle_media(now)]
 
-    @property
-    def connected_seat(self) -> str | None:
-        """Leg name of the seat linked with the caller, if any."""
-        return self._seat
+    def _seat_hung_up(
+        self, leg_name: str, status: int, reason: str, now: float
+    ) -> list[BridgeAction]:
+        """The call-taker hung up: with an officer bridged that is leaving the conference;
+        otherwise it ends the call."""
+        self._seat = None
+        self._muted = False
+        goes_on = self._officer is not None and not self._ended_by and not self._caller_gone()
+        left = msg.SeatLeft(
+            call_id=self.call_id,
+            seat_id=seat_id_of(leg_name),
+            status=status,
+            reason=reason,
+            at=now,
+            call_goes_on=goes_on,
+        )
+        actions: list[BridgeAction] = [Notify(message=left)]
+        if goes_on:
+            return actions
+        if not self._ended_by:
+            self._ended_by = "seat"
+            self._final_reason = reason or "the call-taker hung up"
+        if self.legs[CALLER].state is not LegState.ENDED:
+            actions.append(EndLeg(leg=CALLER))
+        return actions + self._end_others()
 
-    def _end_seats(self) -> list[BridgeAction]:
+    def _officer_ended(
+        self, leg_name: str, leg: _Leg, was: LegState, status: int, reason: str, now: float
+    ) -> list[BridgeAction]:
+        target = seat_id_of(leg_name)
+        if leg_name != self._officer:
+            if leg.ours or was is LegState.CONNECTED:
+                return []  # withdrawn by the engine, or a race loser we ended
+            return [self._officer_failed(leg_name, status, reason, now)]
+        self._officer = None
+        if leg.ours:
+            return []  # taken out by the engine, or ended with the call: nothing new
+        left = msg.OfficerLeft(
+            call_id=self.call_id, target=target, status=status, reason=reason, at=now
+        )
+        actions: list[BridgeAction] = [Notify(message=left)]
+        if self._seat is None and not self._ended_by and not self._caller_gone():
+            # the call-taker had left: nobody is left to talk to the caller. The officer
+            # hanging up closes the call, as the call-taker's hang-up would have.
+            self._ended_by = "officer"
+            self._final_reason = reason or "the officer hung up"
+            actions.append(EndLeg(leg=CALLER))
+            actions += self._end_others()
+        return actions
+
+    def _end_others(self) -> list[BridgeAction]:
         actions: list[BridgeAction] = []
         for name, leg in self.legs.items():
             if name != CALLER and leg.state is not LegState.ENDED and not leg.ours:
@@ -376,6 +498,12 @@ class Bridge:
     def _seat_failed(self, seat_id: str, status: int, reason: str, now: float) -> Notify:
         event = msg.SeatFailed(
             call_id=self.call_id, seat_id=seat_id, status=status, reason=reason, at=now
+        )
+        return Notify(message=event)
+
+    def _officer_failed(self, leg_name: str, status: int, reason: str, now: float) -> Notify:
+        event = msg.OfficerFailed(
+            call_id=self.call_id, target=seat_id_of(leg_name), status=status, reason=reason, at=now
         )
         return Notify(message=event)
 
@@ -394,5 +522,5 @@ class Bridge:
 
 
 def seat_id_of(leg_name: str) -> str:
-    """Seat id of a seat leg's name (inverse of seat_leg)."""
+    """The id part of a seat or officer leg's name (inverse of seat_leg / officer_leg)."""
     return leg_name.split(":", 1)[1]

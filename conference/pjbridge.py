@@ -1,13 +1,13 @@
 """Worker-side media plumbing: one leg's audio port in the member's pjsua2 conference bridge.
 
 Runs on the member's pj thread only. The pure `conference.bridge.Bridge` decides what is
-linked to what; this module knows how pjsua2 does it (`AudioMedia.startTransmit`) and keeps the
-Python references pjsua2 needs kept alive until the call is over.
+routed to what (the member's shell carries it out with `AudioMedia.startTransmit`); this module
+finds a leg's audio port, keeps the Python reference pjsua2 needs kept alive until the leg is
+over, and reads its RTP counters.
 """
 
 from __future__ import annotations
 
-import contextlib
 from typing import Any
 
 import pjsua2 as pj
@@ -31,22 +31,6 @@ class LegMedia:
                 self.index = index
                 return fresh
         return False
-
-    def link(self, other: LegMedia) -> None:
-        """Both directions: each side hears the other."""
-        self.audio.startTransmit(other.audio)
-        other.audio.startTransmit(self.audio)
-
-    def listen_to(self, source: Any) -> None:
-        """Let this leg hear a player (the announcement)."""
-        if self.audio is not None:
-            source.startTransmit(self.audio)
-
-    def stop_listening_to(self, source: Any) -> None:
-        if self.audio is not None:
-            # the leg's port may already be gone: then there is nothing left to stop
-            with contextlib.suppress(pj.Error):
-                source.stopTransmit(self.audio)
 
     def capture_stats(self, call: Any, stream_index: int) -> None:
         """Read RTP counters while the stream still exists (onStreamDestroyed)."""

@@ -97,6 +97,9 @@ class PoolSettings:
         default=10.0,
         metadata=_doc("No RTP from a connected seat phone this long: the leg is dead, s (0=off)."),
     )
+    hold_announcement: str = field(
+        default="", metadata=_doc("What a caller on hold hears ('' = the queue announcement).")
+    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -170,6 +173,49 @@ class SeatSettings:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class RecordingSettings:
+    enabled: bool = field(default=True, metadata=_doc("Record every call (the conference mix)."))
+    dir: str = field(default="", metadata=_doc("Where WAV files go ('' = <state_dir>/recordings)."))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DispatchSettings:
+    city: str = field(
+        default="config/city",
+        metadata=_doc("Directory with grid.geojson, stations.geojson and force.toml."),
+    )
+    ring_timeout: float = field(
+        default=10.0, metadata=_doc("An officer's phone rings this long before the next, s.")
+    )
+    max_officers: int = field(
+        default=3,
+        metadata=_doc("Officers tried before the unit's duty phone, then its superior's."),
+    )
+    bridge_target: float = field(
+        default=30.0, metadata=_doc("No officer bridged this long after the INVITE: alert, s.")
+    )
+    gateway: str = field(
+        default="", metadata=_doc("host[:port] officer phone numbers are dialled through.")
+    )
+    stale_after: float = field(
+        default=120.0, metadata=_doc("A position older than this is stale, ranked down, s.")
+    )
+    road_factor: float = field(default=1.4, metadata=_doc("Road distance / great-circle distance."))
+    min_speed: float = field(
+        default=8.3, metadata=_doc("ETA speed floor, m/s (a parked car still drives to a call).")
+    )
+    same_grid_bonus: float = field(
+        default=120.0,
+        metadata=_doc("An officer of the incident's own grid cell ranks this much earlier, s."),
+    )
+    mqtt_host: str = field(default="", metadata=_doc("Broker for officer positions ('' = none)."))
+    mqtt_port: int = field(default=1883, metadata=_doc("Broker port."))
+    mqtt_prefix: str = field(
+        default="hotline110", metadata=_doc("Positions arrive on <prefix>/officers/<id>/position.")
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class HttpSettings:
     address: str = field(default="127.0.0.1", metadata=_doc("REST API and /metrics address."))
     port: int = field(default=8110, metadata=_doc("REST API and /metrics port."))
@@ -185,6 +231,8 @@ class Settings:
     pool: PoolSettings = field(default_factory=PoolSettings)
     acd: AcdSettings = field(default_factory=AcdSettings)
     http: HttpSettings = field(default_factory=HttpSettings)
+    recording: RecordingSettings = field(default_factory=RecordingSettings)
+    dispatch: DispatchSettings = field(default_factory=DispatchSettings)
     seats: tuple[SeatSettings, ...] = ()
     source: str = field(default="", metadata=_doc("The file this was read from (set by load)."))
 
@@ -352,6 +400,16 @@ def _check(settings: Settings, file: str, text: str) -> None:
         fail(("acd", "max_no_answer"), "max_waiting >= 0 and max_no_answer >= 1")
     if not 1 <= settings.acd.parallel_max <= MAX_OUTGOING:
         fail(("acd", "parallel_max"), f"must be 1..{MAX_OUTGOING} (4 legs per pool member)")
+    d = settings.dispatch
+    for name in ("ring_timeout", "bridge_target", "stale_after", "min_speed"):
+        if getattr(d, name) <= 0:
+            fail(("dispatch", name), "must be positive")
+    if d.max_officers < 1:
+        fail(("dispatch", "max_officers"), "must be at least 1")
+    if d.road_factor < 1.0:
+        fail(("dispatch", "road_factor"), "must be at least 1 (roads are never shorter)")
+    if not 1 <= d.mqtt_port <= 65535:
+        fail(("dispatch", "mqtt_port"), f"{d.mqtt_port} is not a port number")
     queue_names = [queue.name for queue in settings.acd.queues]
     if not queue_names:
         fail(("acd", "queues"), "at least one queue is needed")

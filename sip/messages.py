@@ -143,6 +143,138 @@ class SeatLeft(Message):
     """Why it ended."""
     at: float
     """When it ended."""
+    call_goes_on: bool = False
+    """True when the caller stays connected with the officer (the call-taker left the
+    conference); False when the seat's hang-up ended the call."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SeatRejoined(Message):
+    """A call-taker who had left is back in the call's conference (RejoinSeat answered)."""
+
+    call_id: str
+    """The call."""
+    seat_id: str
+    """The seat."""
+    at: float
+    """When the seat answered."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SeatRejoinFailed(Message):
+    """RejoinSeat's leg ended before it was answered (or could not be placed)."""
+
+    call_id: str
+    """The call."""
+    seat_id: str
+    """The seat."""
+    status: int
+    """Final SIP status of the leg (0 if none)."""
+    reason: str
+    """Reason phrase or local error."""
+    at: float
+    """When it ended."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OfficerRinging(Message):
+    """The officer's phone is ringing (180/183 on the officer leg)."""
+
+    call_id: str
+    """The call."""
+    target: str
+    """The engine's name for this attempt's target (officer or unit duty phone)."""
+    at: float
+    """When the provisional response arrived."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OfficerAnswered(Message):
+    """The officer leg was answered (200 OK); audio is linked as soon as media is up."""
+
+    call_id: str
+    """The call."""
+    target: str
+    """The target that answered."""
+    at: float
+    """When the 200 OK arrived."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OfficerBridged(Message):
+    """The officer's audio is linked with the caller's: caller and officer talk."""
+
+    call_id: str
+    """The call."""
+    target: str
+    """The target bridged."""
+    at: float
+    """When the audio was linked."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OfficerFailed(Message):
+    """The officer leg ended before it was answered (busy, rejected, unreachable), or could not
+    be placed."""
+
+    call_id: str
+    """The call."""
+    target: str
+    """The target."""
+    status: int
+    """Final SIP status (0 when the leg could not be placed or no response came)."""
+    reason: str
+    """Reason phrase or local error."""
+    at: float
+    """When it ended."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OfficerLeft(Message):
+    """A bridged officer leg ended (the officer hung up, or the leg broke)."""
+
+    call_id: str
+    """The call."""
+    target: str
+    """The target."""
+    status: int
+    """Last SIP status seen on the leg."""
+    reason: str
+    """Why it ended."""
+    at: float
+    """When it ended."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecordingDone(Message):
+    """The call's recording is closed and complete."""
+
+    call_id: str
+    """The call."""
+    path: str
+    """Absolute path of the WAV file."""
+    sha256: str
+    """Hex SHA-256 of the file as closed."""
+    size: int
+    """File size in bytes."""
+    seconds: float
+    """Audio duration in the file."""
+    at: float
+    """When it was closed."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecordingFailed(Message):
+    """The recording could not be written (fully); the call itself goes on untouched."""
+
+    call_id: str
+    """The call."""
+    path: str
+    """The WAV file ('' when none could be opened)."""
+    reason: str
+    """What went wrong (disk full, write error, ...)."""
+    at: float
+    """When it was noticed."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -227,7 +359,7 @@ class CallEnded(Message):
     at: float
     """When the last leg ended."""
     ended_by: str
-    """'caller', 'seat' or 'engine'."""
+    """'caller', 'seat', 'officer' or 'engine'."""
     status: int
     """Final status of the caller leg (200 for a normal end, else the refusal/error code)."""
     reason: str
@@ -297,6 +429,55 @@ class HangUp(Message):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class DialOfficer(Message):
+    """Call an officer (or a unit's duty phone) and join them to the call's conference."""
+
+    target: str
+    """The engine's name for this attempt (e.g. 'o17', 'unit:U3'); unique within the call."""
+    uri: str
+    """SIP URI to call (through the front: the trunk or a gateway)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CancelOfficer(Message):
+    """Stop ringing (CANCEL) or hang up (BYE) an officer leg."""
+
+    target: str
+    """The target."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LeaveSeat(Message):
+    """The call-taker leaves the conference: their leg ends, caller and officer stay."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RejoinSeat(Message):
+    """Call the seat again and join it to the conference."""
+
+    seat_id: str
+    """The seat."""
+    uri: str
+    """SIP URI of the seat."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MuteSeat(Message):
+    """The call-taker's audio is (not) heard by the others (the call-taker still hears)."""
+
+    muted: bool
+    """True: mute; False: unmute."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HoldCaller(Message):
+    """The caller hears the hold announcement and is not heard (True), or is back (False)."""
+
+    held: bool
+    """True: hold; False: unhold."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Stop(Message):
     """Shut down (idle member no longer needed, or engine exit): hang up and exit."""
 
@@ -309,6 +490,15 @@ MEMBER_EVENTS: Final = (
     SeatAnswered,
     SeatFailed,
     SeatLeft,
+    SeatRejoined,
+    SeatRejoinFailed,
+    OfficerRinging,
+    OfficerAnswered,
+    OfficerBridged,
+    OfficerFailed,
+    OfficerLeft,
+    RecordingDone,
+    RecordingFailed,
     SeatLost,
     SeatChecked,
     CallerAnswered,
@@ -317,7 +507,21 @@ MEMBER_EVENTS: Final = (
     CallEnded,
     MemberFault,
 )
-ENGINE_COMMANDS: Final = (RingSeat, CancelSeat, CheckSeat, Announce, Connect, HangUp, Stop)
+ENGINE_COMMANDS: Final = (
+    RingSeat,
+    CancelSeat,
+    CheckSeat,
+    Announce,
+    Connect,
+    HangUp,
+    DialOfficer,
+    CancelOfficer,
+    LeaveSeat,
+    RejoinSeat,
+    MuteSeat,
+    HoldCaller,
+    Stop,
+)
 _BY_NAME: Final[dict[str, type[Message]]] = {
     cls.__name__: cls for cls in (*MEMBER_EVENTS, *ENGINE_COMMANDS)
 }

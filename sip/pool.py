@@ -76,6 +76,15 @@ class Pool:
         self.core = sl.Slots(pool.size, pool.warm, pool.restart_backoff)
         self.socket_path = str(run_dir / "pool.sock")
         self.announcement = str(resolve(settings, pool.announcement))
+        self.hold_announcement = (
+            str(resolve(settings, pool.hold_announcement)) if pool.hold_announcement else ""
+        )
+        self.recordings_dir = ""
+        if settings.recording.enabled:
+            chosen = settings.recording.dir
+            self.recordings_dir = str(
+                Path(chosen).resolve() if chosen else (run_dir / "recordings").resolve()
+            )
         self.member_starts: list[float] = []  # fork->ready seconds, for metrics (bounded)
         self._members: dict[int, _Member] = {}
         self._by_pid: dict[int, _Member] = {}
@@ -250,6 +259,8 @@ class Pool:
             media_allow=self.settings.trunk.media_allow,
             pj_log_level=pool.pj_log_level,
             seat_media_timeout=pool.seat_media_timeout,
+            recordings_dir=self.recordings_dir,
+            hold_announcement=self.hold_announcement,
         )
         self._members[action.member_id] = _Member(member_id=action.member_id, slot=action.slot)
         self._spawn_times[action.member_id] = time.monotonic()

@@ -14,6 +14,7 @@ switched on when a call arrives. The member exits after its call: nothing leaks 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import gc
 import logging
@@ -25,8 +26,10 @@ from typing import Any
 
 import pjsua2 as pj
 
+from conference import actions as act
 from conference import bridge as br
 from conference.pjbridge import LegMedia
+from conference.recording import Recording, recording_path
 from sip import admission, headers, wants
 from sip import messages as msg
 from sip.pjendpoint import account_config, start_endpoint
@@ -70,6 +73,10 @@ class MemberSpec:
     pj_log_level: int = 1
     seat_media_timeout: float = 10.0
     """No RTP from the connected seat phone for this long: its leg is dead (0 = never)."""
+    recordings_dir: str = ""
+    """Where call recordings go ('' = calls are not recorded)."""
+    hold_announcement: str = ""
+    """What a caller on hold hears ('' = the queue announcement)."""
 
 
 class _Leg(pj.Call):  # type: ignore[misc]
@@ -120,7 +127,9 @@ class UserAgent:
         self.call_id = f"{spec.member_id}"
         self._legs: dict[str, _Leg] = {}
         self._facts: list[tuple[Any, ...]] = []
-        self._player: Any = None
+        self._players: dict[str, Any] = {}
+        self._recording: Recording | None = None
+        self._sip_call_id = ""
         self._stopping = False
         self._finished_at: float | None = None
         self._rx_seen: tuple[str, int, float] | None = None
@@ -146,6 +155,8 @@ class UserAgent:
                 self.ep.libHandleEvents(self._poll_ms())
                 self._apply_facts()
                 self._watch_seat_media()
+                if self._recording is not None:
+                    self._recording.watch(time.monotonic())
         except Exception as exc:  # the member dies with a report; the engine replaces it
             log.exception("user agent failed")
             self.emit(msg.MemberFault(message=f"user agent failed: {exc!r}"))
@@ -204,8 +215,10 @@ class UserAgent:
                 ):
                     self.ep.libHandleEvents(20)
             self._facts.clear()
-            if self._player is not None:
-                self._player = None
+            if self._recording is not None:  # the call ended without CallEnded (a fault)
+                self._recording.close(time.monotonic())
+                self._recording = None
+            self._players.clear()
             # no local name may keep a Call alive past libDestroy (its destructor would assert)
             for media in [each.media for each in self._legs.values()]:
                 media.release()
@@ -277,7 +290,8 @@ class UserAgent:
             return
         leg = _Leg(self, br.CALLER, prm.callId)
         self._legs[br.CALLER] = leg
-        self.bridge = br.Bridge(self.call_id)
+        self.bridge = br.Bridge(self.call_id, record=bool(self.spec.recordings_dir))
+        self._sip_call_id = info.sip_call_id
         self.ep.audDevManager().setNullDev()  # now the conference bridge needs its clock
         at = received
         if info.front_received_wall is not None:
@@ -391,56 +405,91 @@ class UserAgent:
             actions = self.bridge.connect(command.seat_id, now)
         elif isinstance(command, msg.HangUp):
             actions = self.bridge.hang_up(command.status, command.reason, command.retry_after, now)
+        elif isinstance(command, msg.DialOfficer):
+            actions = self.bridge.dial_officer(command.target, command.uri, now)
+        elif isinstance(command, msg.CancelOfficer):
+            actions = self.bridge.cancel_officer(command.target, now)
+        elif isinstance(command, msg.LeaveSeat):
+            actions = self.bridge.leave_seat(now)
+        elif isinstance(command, msg.RejoinSeat):
+            actions = self.bridge.rejoin_seat(command.seat_id, command.uri, now)
+        elif isinstance(command, msg.MuteSeat):
+            actions = self.bridge.mute_seat(command.muted, now)
+        elif isinstance(command, msg.HoldCaller):
+            actions = self.bridge.hold(command.held, now)
         else:
-            actions = [br.Notify(message=msg.MemberFault(message=f"unknown command {command}"))]
+            actions = [act.Notify(message=msg.MemberFault(message=f"unknown command {command}"))]
         self._execute(actions)
 
-    def _execute(self, actions: list[br.BridgeAction]) -> None:
+    def _execute(self, actions: list[act.BridgeAction]) -> None:
         for action in actions:
             try:
                 self._do(action)
             except pj.Error as exc:
                 log.warning("%s failed: %s", action, exc.info())
                 leg = getattr(action, "leg", None)
-                if isinstance(action, br.DialLeg) and self.bridge is not None:
+                if isinstance(action, act.DialLeg) and self.bridge is not None:
                     self._legs.pop(action.leg, None)
                     now = time.monotonic()
                     self._execute(self.bridge.leg_ended(action.leg, 0, exc.reason, now))
                 elif leg is None:
                     self.emit(msg.MemberFault(message=f"{action}: {exc.reason}"))
 
-    def _do(self, action: br.BridgeAction) -> None:
-        if isinstance(action, br.Notify):
+    def _do(self, action: act.BridgeAction) -> None:
+        if isinstance(action, act.Notify):
+            if isinstance(action.message, msg.CallEnded) and self._recording is not None:
+                # closed and hashed first: the engine files it before it closes the record
+                self._recording.close(time.monotonic())
+                self._recording = None
             self.emit(action.message)
-        elif isinstance(action, br.SendRinging):
+        elif isinstance(action, act.SendRinging):
             self._answer(self._legs[br.CALLER], 180)
-        elif isinstance(action, br.AnswerCaller):
+        elif isinstance(action, act.AnswerCaller):
             self._answer(self._legs[br.CALLER], 200)
-        elif isinstance(action, br.RefuseCaller):
+        elif isinstance(action, act.RefuseCaller):
             self._answer(self._legs[br.CALLER], action.status, action.reason, action.retry_after)
-        elif isinstance(action, br.DialLeg):
+        elif isinstance(action, act.DialLeg):
             outgoing = _Leg(self, action.leg)
             self._legs[action.leg] = outgoing
             outgoing.makeCall(action.uri, pj.CallOpParam(True))
-        elif isinstance(action, br.EndLeg):
+        elif isinstance(action, act.EndLeg):
             ending = self._legs.get(action.leg)
             if ending is not None and self._alive(ending):
                 ending.hangup(pj.CallOpParam(True))
-        elif isinstance(action, br.LinkAudio):
-            a, b = self._legs.get(action.a), self._legs.get(action.b)
-            if a is not None and b is not None:
-                a.media.link(b.media)
-        elif isinstance(action, br.StartAnnouncement) and action.leg in self._legs:
-            if self._player is None:
-                self._player = pj.AudioMediaPlayer()
-                self._player.createPlayer(self.spec.announcement, 0)
-            self._legs[action.leg].media.listen_to(self._player)
-        elif (
-            isinstance(action, br.StopAnnouncement)
-            and self._player is not None
-            and action.leg in self._legs
-        ):
-            self._legs[action.leg].media.stop_listening_to(self._player)
+        elif isinstance(action, act.Route):
+            self._route(action)
+
+    def _route(self, route: act.Route) -> None:
+        """One direction of audio; a port that is gone (its leg ended) has nothing to stop."""
+        src, dst = self._port(route.src, create=route.on), self._port(route.dst, create=route.on)
+        if src is None or dst is None:
+            return
+        if route.on:
+            src.startTransmit(dst)
+        else:
+            with contextlib.suppress(pj.Error):
+                src.stopTransmit(dst)
+
+    def _port(self, name: str, *, create: bool) -> Any:
+        if name == act.RECORDER:
+            if self._recording is None and create:
+                path = recording_path(
+                    self.spec.recordings_dir, self.call_id, self._sip_call_id, time.time()
+                )
+                self._recording = Recording(self.call_id, path, self.emit)
+                self._recording.open(time.monotonic())
+            return None if self._recording is None else self._recording.port
+        if name in (act.ANNOUNCEMENT, act.HOLD):
+            if name not in self._players and create:
+                wav = self.spec.announcement
+                if name == act.HOLD and self.spec.hold_announcement:
+                    wav = self.spec.hold_announcement
+                player = pj.AudioMediaPlayer()
+                player.createPlayer(wav, 0)
+                self._players[name] = player
+            return self._players.get(name)
+        leg = self._legs.get(name)
+        return None if leg is None else leg.media.audio
 
     @staticmethod
     def _answer(

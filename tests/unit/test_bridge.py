@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
-from conference import bridge as br
+from conference import actions as br
+from conference.actions import ANNOUNCEMENT, Route
 from conference.bridge import CALLER, Bridge
 from sip import messages as msg
 
 SEAT = "seat:7"
+
+
+def on(src: str, dst: str) -> Route:
+    return Route(src=src, dst=dst, on=True)
+
+
+def off(src: str, dst: str) -> Route:
+    return Route(src=src, dst=dst, on=False)
+
+
+def link(a: str, b: str) -> list[Route]:
+    """Both directions, in the bridge's (sorted) order."""
+    return sorted([on(a, b), on(b, a)], key=lambda r: (r.src, r.dst))
 
 
 def notices(actions: list[br.BridgeAction]) -> list[msg.Message]:
@@ -55,7 +69,7 @@ def test_seat_answer_then_connect_answers_caller_and_links_audio_when_media_is_u
     assert work(actions) == [br.AnswerCaller()]
     assert notices(actions) == [msg.CallerAnswered(call_id="42", at=1.41, announcement=False)]
     assert b.leg_connected(CALLER, 1.42) == []
-    assert b.leg_media_ready(CALLER, 1.42) == [br.LinkAudio(a=CALLER, b=SEAT)]
+    assert b.leg_media_ready(CALLER, 1.42) == link(CALLER, SEAT)
     assert b.leg_media_ready(CALLER, 1.43) == []  # linked once
 
 
@@ -64,14 +78,11 @@ def test_announcement_plays_until_a_seat_is_linked() -> None:
     actions = b.announce(1.0)
     assert work(actions) == [br.AnswerCaller()]
     assert notices(actions) == [msg.CallerAnswered(call_id="42", at=1.0, announcement=True)]
-    assert b.leg_media_ready(CALLER, 1.1) == [br.StartAnnouncement(leg=CALLER)]
+    assert b.leg_media_ready(CALLER, 1.1) == [on(ANNOUNCEMENT, CALLER)]
     b.ring("7", "sip:seat7@h", 5.0)  # no 180 after a 200
     b.leg_connected(SEAT, 5.5)
     b.leg_media_ready(SEAT, 5.5)
-    assert b.connect("7", 5.6) == [
-        br.StopAnnouncement(leg=CALLER),
-        br.LinkAudio(a=CALLER, b=SEAT),
-    ]
+    assert b.connect("7", 5.6) == [off(ANNOUNCEMENT, CALLER), *link(CALLER, SEAT)]
     assert b.announce(6.0) == []  # never again once a seat is connected
 
 
@@ -159,7 +170,7 @@ def test_no_more_than_four_legs() -> None:
     refused = notices(b.ring("9", "sip:9@h", 1.0))
     assert refused == [
         msg.SeatFailed(
-            call_id="42", seat_id="9", status=0, reason="no free leg for this seat", at=1.0
+            call_id="42", seat_id="9", status=0, reason="no free leg for seat:9 (pjsua2 allows 4)", at=1.0
         )
     ]
 
@@ -192,7 +203,12 @@ def test_check_says_whether_the_seat_is_really_connected() -> None:
 def test_a_dead_seat_leg_is_dropped_and_the_caller_hears_the_announcement_again() -> None:
     b = connected_call()
     actions = b.seat_lost("7", "no RTP", 9.0)
-    assert work(actions) == [br.EndLeg(leg=SEAT), br.StartAnnouncement(leg=CALLER)]
+    assert work(actions) == [
+        br.EndLeg(leg=SEAT),
+        off(CALLER, SEAT),
+        off(SEAT, CALLER),
+        on(ANNOUNCEMENT, CALLER),
+    ]
     assert notices(actions) == [msg.SeatLost(call_id="42", seat_id="7", reason="no RTP", at=9.0)]
     assert b.connected_seat is None
     # the dropped leg ending is expected: no news, and the caller stays
@@ -203,7 +219,7 @@ def test_a_dead_seat_leg_is_dropped_and_the_caller_hears_the_announcement_again(
     b.leg_connected("seat:8", 10.5)
     b.leg_media_ready("seat:8", 10.5)
     actions = b.connect("8", 10.6)
-    assert work(actions) == [br.StopAnnouncement(leg=CALLER), br.LinkAudio(a=CALLER, b="seat:8")]
+    assert work(actions) == [off(ANNOUNCEMENT, CALLER), *link(CALLER, "seat:8")]
 
 
 def test_a_connected_seat_leg_failing_with_an_error_re_offers_instead_of_hanging_up() -> None:
