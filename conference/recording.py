@@ -36,6 +36,7 @@ GROWTH_CHECK_S = 2.0
 STALL_S = 4.0
 """pjmedia writes through a buffer of a few KiB (~0.3 s of audio at 8 kHz): a file that has not
 grown for this long is not being written."""
+CLOSE_WAIT_S = 1.0
 COMPLETE_SHARE = 0.9
 """A closed file holding less audio than this share of the time it was open is incomplete."""
 
@@ -123,6 +124,11 @@ class Recording:
             return
         self.port = None
         gc.collect()
+        # pjsua 2.15 removes conference ports on the bridge's clock thread: the WAV header is
+        # written a tick or two after the recorder is dropped, not by its destructor
+        deadline = time.monotonic() + CLOSE_WAIT_S
+        while not _closed(self.path) and time.monotonic() < deadline:
+            time.sleep(0.01)
         opened_for = now - self._opened_at
         try:
             size = self.path.stat().st_size
@@ -150,6 +156,16 @@ class Recording:
         self._emit(
             msg.RecordingFailed(call_id=self.call_id, path=str(self.path), reason=reason, at=now)
         )
+
+
+def _closed(path: Path) -> bool:
+    """Whether the WAV header accounts for the whole file (the writer has finished it)."""
+    try:
+        with path.open("rb") as file:
+            head = file.read(8)
+        return len(head) == 8 and int.from_bytes(head[4:8], "little") == path.stat().st_size - 8
+    except OSError:
+        return True  # nothing more will come: report what is there
 
 
 def _free_bytes(directory: Path) -> int:

@@ -20,13 +20,20 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+from dispatch.city import City, load_city
+from dispatch.errors import CityError, DispatchError
 
 from acd import events as acd
 from acd.distributor import PHONE_DOWN, AcdConfig, Distributor, QueueConfig, SeatConfig
 from acd.seats import SeatState
+from dispatch.mqtt_feed import Position, PositionFeed
+from engine.alerts import Alerts, Events
 from engine.calls import ANSWER_TARGET, CallRouter
+from engine.controls import CallControls
+from engine.dispatcher import Dispatcher
+from engine.errors import ConfigError
 from engine.http import build_app
-from engine.settings import Settings, expand_seats
+from engine.settings import Settings, expand_seats, resolve
 from metrics.registry import Metrics
 from sip import slots as sl
 from sip.front import Front, RpcError
@@ -41,10 +48,14 @@ PHONE_RECHECK_S = 2.0
 class Engine:
     """hotline110's engine process."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, city: City | None = None) -> None:
         self.settings = settings
         self.run_dir = Path(settings.state_dir).resolve()
         self.metrics = Metrics()
+        self.events = Events()
+        self.alerts = Alerts(self.events, lambda kind: self.metrics.alerts.labels(kind).inc())
+        if city is None:
+            city = load_city_settings(settings)
         self.seats = expand_seats(settings.seats, settings.front)
         self.acd = Distributor(
             acd_config(settings),
@@ -71,7 +82,28 @@ class Engine:
             self.metrics,
             queue_for=lambda called: self._queue_of_called.get(called, ""),
             drop=self.pool.kill_member,
+            alerts=self.alerts,
         )
+        self.dispatcher = Dispatcher(
+            settings.dispatch,
+            city,
+            self.router,
+            self.pool.send,
+            self.metrics,
+            self.alerts,
+            self.events,
+        )
+        self.controls = CallControls(self.router, self.acd, self.pool.send)
+        self.position_feed: PositionFeed | None = None
+        if settings.dispatch.mqtt_host:
+            self.position_feed = PositionFeed(
+                host=settings.dispatch.mqtt_host,
+                port=settings.dispatch.mqtt_port,
+                prefix=settings.dispatch.mqtt_prefix,
+                on_position=self._on_position,
+                on_rejected=self._on_position_rejected,
+                client_id=f"hotline110-{settings.centre}-positions"[:64],
+            )
         self.started_at = time.monotonic()
         self._runner: web.AppRunner | None = None
         self._front_stats_at = 0.0
@@ -79,6 +111,19 @@ class Engine:
 
     def _on_member_event(self, event: Any) -> None:
         self.router.on_member_event(event)
+        self.dispatcher.on_member_event(event)
+
+    def _on_position(self, position: Position) -> None:
+        try:
+            self.dispatcher.position(
+                position.officer_id, position.lat, position.lon, position.ts, position.speed, "mqtt"
+            )
+        except DispatchError as exc:
+            log.warning("position of %s refused: %s", position.officer_id, exc)
+
+    def _on_position_rejected(self, topic: str, reason: str) -> None:
+        self.metrics.officer_positions.labels("mqtt", "rejected").inc()
+        log.warning("position on %s rejected: %s", topic, reason)
 
     async def start(self) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -120,6 +165,8 @@ class Engine:
             group.create_task(self.front.supervise())
             group.create_task(self.pool.run())
             group.create_task(self._watch_phones())
+            if self.position_feed is not None:
+                group.create_task(self.position_feed.run())
 
     async def _watch_phones(self) -> None:
         """A seat paused because its phone died or was unreachable is READY again as soon as
@@ -141,6 +188,7 @@ class Engine:
 
     async def stop(self) -> None:
         self.router.stop()
+        self.dispatcher.stop()
         if self._runner is not None:
             await self._runner.cleanup()
         await self.pool.stop()
@@ -172,6 +220,9 @@ class Engine:
         if restarts > self._restarts_seen:
             m.pool_restarts.inc(restarts - self._restarts_seen)
             self._restarts_seen = restarts
+        self.dispatcher.refresh_metrics()
+        if self.position_feed is not None:
+            m.position_feed_up.set(1.0 if self.position_feed.connected else 0.0)
         starts, self.pool.member_starts = self.pool.member_starts, []
         for seconds in starts:
             m.member_start.observe(seconds)
@@ -209,7 +260,20 @@ class Engine:
             "seats_talking": counts.get(SeatState.TALKING, 0),
             "pool_warm": self.pool.core.count(sl.SlotState.WARM),
             "pool_busy": self.pool.core.count(sl.SlotState.BUSY),
+            "dispatched": self.dispatcher.tally.dispatched,
+            "bridged": self.dispatcher.tally.bridged,
+            "within_30s": self.dispatcher.tally.within_target,
+            "p99_bridge_ms": _percentile_ms(sorted(self.dispatcher.tally.bridge_times), 0.99),
+            "bridge_target_s": self.settings.dispatch.bridge_target,
         }
+
+
+def load_city_settings(settings: Settings) -> City:
+    """The city of `dispatch.city`; its errors are configuration errors (file, line, key)."""
+    try:
+        return load_city(resolve(settings, settings.dispatch.city))
+    except CityError as exc:
+        raise ConfigError(exc.path, exc.line, exc.key, exc.problem) from None
 
 
 def acd_config(settings: Settings) -> AcdConfig:

@@ -14,15 +14,19 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from acd import events as acd
 from acd.distributor import Distributor
+from engine.alerts import Alerts
 from metrics.registry import Metrics
 from sip import messages as msg
 from sip.pool import MemberLost
 
 log = logging.getLogger(__name__)
 ANSWER_TARGET = 3.0
+REJOIN_REASON = "conference"
+"""NOT_READY reason of a seat called back into a conference it had left."""
 ADMISSION_REFUSALS = ("queue-full", "expected-wait", "no-call-taker")
 KEEP_FINISHED = 2000
 
@@ -52,9 +56,30 @@ class CallRecord:
     rings: list[tuple[float, str, str]] = field(default_factory=list)
     legs: dict[str, str] = field(default_factory=dict)
     """SIP Call-ID of each leg ('caller', 'seat:<id>'), to find the call in SIP traces."""
+    classified_at: float | None = None
+    category: str = ""
+    dispatch: Any = None
+    """engine.dispatcher.DispatchRecord once an officer is dispatched."""
+    recording: dict[str, Any] | None = None
+    """path, sha256, size, seconds of the call's WAV recording once it is closed."""
+    recording_errors: list[str] = field(default_factory=list)
+    alerts: list[tuple[float, str, str]] = field(default_factory=list)
+    handed_off: bool = False
+    """The call-taker left the conference: the ACD is done with this call."""
+    seat_left_at: float | None = None
+    rejoined_seat: str = ""
+    held: bool = False
+    muted: bool = False
 
     def view(self) -> dict[str, object]:
+        from engine.dispatcher import dispatch_view  # the dispatcher imports this module
+
         answer = None if self.answered_at is None else round(self.answered_at - self.offered_at, 4)
+
+        def rel(t: float | None) -> float | None:
+            return None if t is None else round(t - self.offered_at, 3)
+
+        d = self.dispatch
         return {
             "call_id": self.call_id,
             "caller": self.caller,
@@ -79,6 +104,31 @@ class CallRecord:
                 {"at": at, "seat_id": seat, "reason": why} for at, seat, why in self.seats_lost
             ],
             "sip_legs": dict(self.legs),
+            "category": self.category or None,
+            "timestamps": {  # seconds after the trunk INVITE
+                "offered": 0.0,
+                "answered": rel(self.answered_at),
+                "classified": rel(self.classified_at),
+                "officer_ringing": rel(d.officer_ringing_at) if d else None,
+                "officer_bridged": rel(d.officer_bridged_at) if d else None,
+                "officer_signed_off": rel(d.signed_off_at) if d else None,
+                "officer_on_scene": rel(d.on_scene_at) if d else None,
+                "call_taker_left": rel(self.seat_left_at),
+                "ended": rel(self.ended_at),
+            },
+            "offered_wall": round(time.time() - (time.monotonic() - self.offered_at), 3),
+            "dispatch": dispatch_view(d, self.offered_at) if d else None,
+            "recording": self.recording,
+            "recording_errors": list(self.recording_errors),
+            "alerts": [
+                {"at_s": rel(at), "kind": kind, "message": text} for at, kind, text in self.alerts
+            ],
+            "conference": {
+                "call_taker_left": self.handed_off and not self.rejoined_seat,
+                "rejoined_seat": self.rejoined_seat or None,
+                "caller_held": self.held,
+                "call_taker_muted": self.muted,
+            },
         }
 
 
@@ -111,8 +161,10 @@ class CallRouter:
         clock: Callable[[], float] = time.monotonic,
         queue_for: Callable[[str], str] = lambda called: "",
         drop: Callable[[str], object] = lambda call_id: None,
+        alerts: Alerts | None = None,
     ) -> None:
         self.acd = distributor
+        self.alerts = alerts
         self.send = send
         self.queue_for = queue_for
         self.drop = drop
@@ -184,6 +236,14 @@ class CallRouter:
             lost = self.calls.get(event.call_id)
             if lost is not None:
                 lost.seats_lost.append((event.at, event.seat_id, event.reason))
+            if lost is not None and lost.handed_off:
+                # a call-taker who had rejoined lost their phone: caller and officer go on
+                lost.rejoined_seat = ""
+                log.warning("[call %s] rejoined seat %s lost", event.call_id, event.seat_id)
+                self._feed(
+                    acd.AgentWentNotReady(at=event.at, seat_id=event.seat_id, reason="phone-lost")
+                )
+                return
             log.warning(
                 "[call %s] seat %s lost mid-call (%s): re-offering the caller",
                 event.call_id, event.seat_id, event.reason,
@@ -193,6 +253,21 @@ class CallRouter:
                     at=event.at, call_id=event.call_id, seat_id=event.seat_id, reason=event.reason
                 )
             )
+        elif isinstance(event, msg.SeatLeft) and event.call_goes_on:
+            self._seat_left(event)
+        elif isinstance(event, msg.SeatRejoined):
+            rejoined = self.calls.get(event.call_id)
+            if rejoined is not None:
+                rejoined.rejoined_seat = event.seat_id
+            log.info("[call %s] seat %s rejoined the conference", event.call_id, event.seat_id)
+        elif isinstance(event, msg.SeatRejoinFailed):
+            log.warning(
+                "[call %s] seat %s could not rejoin: %s %s",
+                event.call_id, event.seat_id, event.status, event.reason,
+            )  # fmt: skip
+            self._seat_back(event.seat_id)
+        elif isinstance(event, msg.RecordingDone | msg.RecordingFailed):
+            self._recording(event)
         elif isinstance(event, msg.SeatChecked):
             self.metrics.seat_checks.labels("alive" if event.alive else "gone").inc()
             self._feed(
@@ -220,11 +295,68 @@ class CallRouter:
         elif isinstance(event, MemberLost):
             self._ended(event.call_id, event.at, "lost", 0, event.reason)
 
+    def _seat_left(self, event: msg.SeatLeft) -> None:
+        """The call-taker left the conference (caller and officer talk on): the seat is free
+        for the next call; the ACD is done with this one."""
+        record = self.calls.get(event.call_id)
+        if record is None:
+            return
+        log.info("[call %s] seat %s left the conference", event.call_id, event.seat_id)
+        if record.handed_off:  # a rejoined call-taker leaving again
+            record.rejoined_seat = ""
+            self._seat_back(event.seat_id)
+            return
+        record.handed_off = True
+        record.seat_left_at = event.at
+        record.muted = False
+        self._feed(acd.CallEnded(at=event.at, call_id=event.call_id))
+
+    def _seat_back(self, seat_id: str) -> None:
+        """A seat that was held back for a rejoin is READY again."""
+        view = self.acd.seat(seat_id)
+        if view.state.name == "NOT_READY" and view.reason == REJOIN_REASON:
+            self._feed(acd.AgentWentReady(at=self.clock(), seat_id=seat_id))
+
+    def _recording(self, event: msg.RecordingDone | msg.RecordingFailed) -> None:
+        record = self.calls.get(event.call_id) or self.find(event.call_id)
+        if isinstance(event, msg.RecordingDone):
+            self.metrics.recordings.labels("written").inc()
+            if record is not None:
+                record.recording = {
+                    "path": event.path,
+                    "sha256": event.sha256,
+                    "size": event.size,
+                    "seconds": event.seconds,
+                }
+            return
+        self.metrics.recordings.labels("failed").inc()
+        if record is not None:
+            record.recording_errors.append(event.reason)
+            record.alerts.append((event.at, "recording-failed", event.reason))
+        if self.alerts is not None:
+            self.alerts.raise_(
+                "recording-failed", event.reason, call_id=event.call_id, path=event.path
+            )
+
+    def find(self, call_id: str) -> CallRecord | None:
+        """An active or recently finished call's record."""
+        return self.calls.get(call_id) or next(
+            (r for r in reversed(self.finished) if r.call_id == call_id), None
+        )
+
     def _ended(self, call_id: str, at: float, ended_by: str, status: int, reason: str) -> None:
         record = self.calls.pop(call_id, None)
         if record is None:
             return
         record.ended_at, record.reason = at, reason
+        if record.handed_off:
+            # answered and counted long ago; the ACD let go of it when the call-taker left
+            record.outcome = "answered"
+            if record.rejoined_seat:
+                self._seat_back(record.rejoined_seat)
+            log.info("[call %s] ended (handed off, by %s): %s", call_id, ended_by, reason)
+            self.finished.append(record)
+            return
         if ended_by == "lost":
             record.outcome = "failed"
             self.tally.failed += 1

@@ -20,6 +20,8 @@ from aiohttp import web
 
 from acd import events as acd
 from acd.errors import AcdError
+from dispatch.errors import DispatchError
+from dispatch.roster import Shift
 
 if TYPE_CHECKING:
     from engine.app import Engine
@@ -49,6 +51,23 @@ def build_app(engine: Engine) -> web.Application:
     app.router.add_get("/api/calls", calls)
     app.router.add_get("/api/calls/{call_id}", call)
     app.router.add_get("/api/pool", pool)
+    app.router.add_post("/api/calls/{call_id}/dispatch", dispatch)
+    app.router.add_post("/api/calls/{call_id}/leave", leave)
+    app.router.add_post("/api/calls/{call_id}/rejoin", rejoin)
+    app.router.add_post("/api/calls/{call_id}/hold", hold)
+    app.router.add_post("/api/calls/{call_id}/unhold", unhold)
+    app.router.add_post("/api/calls/{call_id}/mute", mute)
+    app.router.add_post("/api/calls/{call_id}/unmute", unmute)
+    app.router.add_get("/api/dispatch/nearest", nearest)
+    app.router.add_get("/api/officers", officers)
+    app.router.add_get("/api/officers/{officer_id}", officer)
+    app.router.add_post("/api/officers/{officer_id}/status", officer_status)
+    app.router.add_post("/api/officers/{officer_id}/sign-off", sign_off)
+    app.router.add_put("/api/officers/{officer_id}/position", position)
+    app.router.add_get("/api/officers/{officer_id}/roster", roster)
+    app.router.add_put("/api/officers/{officer_id}/roster", set_roster)
+    app.router.add_get("/api/alerts", alerts)
+    app.router.add_get("/api/events", events)
     return app
 
 
@@ -66,6 +85,8 @@ async def _errors(request: web.Request, handler: Any) -> web.StreamResponse:
         response: web.StreamResponse = await handler(request)
         return response
     except AcdError as exc:
+        return _json({"error": str(exc)}, status=exc.status_hint)
+    except DispatchError as exc:
         return _json({"error": str(exc)}, status=exc.status_hint)
     except web.HTTPRequestEntityTooLarge:
         return _json({"error": f"body larger than {MAX_BODY} bytes"}, status=413)
@@ -297,3 +318,231 @@ async def call(request: web.Request) -> web.Response:
 
 async def pool(request: web.Request) -> web.Response:
     return _json(_engine(request).pool.snapshot())
+
+
+# -- dispatch and the conference ------------------------------------------------------------
+
+
+def _number(body: dict[str, Any], key: str, low: float, high: float) -> float | None:
+    value = body.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise web.HTTPBadRequest(reason=f"'{key}' must be a number")
+    if not low <= value <= high:
+        raise web.HTTPBadRequest(reason=f"'{key}' must be within {low:g}..{high:g}")
+    return float(value)
+
+
+def _call_view(engine: Engine, call_id: str) -> dict[str, Any]:
+    record = engine.router.find(call_id)
+    return {} if record is None else record.view()
+
+
+async def dispatch(request: web.Request) -> web.Response:
+    """Dispatch the nearest available officer to the incident (or the officer given)."""
+    engine = _engine(request)
+    body = await _body(request)
+    lat = _number(body, "lat", -90, 90)
+    lon = _number(body, "lon", -180, 180)
+    if (lat is None) != (lon is None):
+        raise web.HTTPBadRequest(reason="give both 'lat' and 'lon', or neither")
+    chosen = _text(body, "officer", required=False) or None
+    category = _text(body, "category", required=False) or "police"
+    call_id = request.match_info["call_id"]
+    engine.dispatcher.dispatch(call_id, lat=lat, lon=lon, officer_id=chosen, category=category)
+    return _json(_call_view(engine, call_id), status=202)
+
+
+async def _control(request: web.Request, what: str) -> web.Response:
+    engine = _engine(request)
+    call_id = request.match_info["call_id"]
+    controls = engine.controls
+    if what == "leave":
+        controls.leave(call_id)
+    elif what == "rejoin":
+        body = await _body(request)
+        controls.rejoin(call_id, _text(body, "seat", required=False))
+    elif what in ("hold", "unhold"):
+        controls.hold(call_id, what == "hold")
+    else:
+        controls.mute(call_id, what == "mute")
+    return _json(_call_view(engine, call_id), status=202)
+
+
+async def leave(request: web.Request) -> web.Response:
+    return await _control(request, "leave")
+
+
+async def rejoin(request: web.Request) -> web.Response:
+    return await _control(request, "rejoin")
+
+
+async def hold(request: web.Request) -> web.Response:
+    return await _control(request, "hold")
+
+
+async def unhold(request: web.Request) -> web.Response:
+    return await _control(request, "unhold")
+
+
+async def mute(request: web.Request) -> web.Response:
+    return await _control(request, "mute")
+
+
+async def unmute(request: web.Request) -> web.Response:
+    return await _control(request, "unmute")
+
+
+async def nearest(request: web.Request) -> web.Response:
+    query = dict(request.query)
+    try:
+        body: dict[str, Any] = {key: float(query[key]) for key in ("lat", "lon") if key in query}
+        limit = int(query.get("limit", "10"))
+    except ValueError:
+        raise web.HTTPBadRequest(reason="lat, lon and limit must be numbers") from None
+    lat, lon = _number(body, "lat", -90, 90), _number(body, "lon", -180, 180)
+    if lat is None or lon is None or not 1 <= limit <= 100:
+        raise web.HTTPBadRequest(reason="give lat, lon (and limit 1..100)")
+    return _json(_engine(request).dispatcher.nearest(lat, lon, limit))
+
+
+def _officer_view(view: Any) -> dict[str, Any]:
+    return {
+        "id": view.id,
+        "name": view.name,
+        "unit": view.unit,
+        "grid": view.grid,
+        "phone": view.phone,
+        "status": view.status.value,
+        "on_duty": view.on_duty,
+        "lat": view.lat,
+        "lon": view.lon,
+        "position_ts": view.position_ts,
+        "speed": view.speed,
+        "stale": view.stale,
+    }
+
+
+async def officers(request: web.Request) -> web.Response:
+    engine = _engine(request)
+    views = engine.dispatcher.force.officers(time.time())
+    return _json([_officer_view(view) for view in views])
+
+
+async def officer(request: web.Request) -> web.Response:
+    engine = _engine(request)
+    officer_id = request.match_info["officer_id"]
+    data = _officer_view(engine.dispatcher.force.officer(officer_id, time.time()))
+    data["assigned_call"] = engine.dispatcher.assigned.get(officer_id)
+    return _json(data)
+
+
+async def officer_status(request: web.Request) -> web.Response:
+    body = await _body(request)
+    status = _text(body, "status", required=True)
+    engine = _engine(request)
+    engine.dispatcher.officer_status(request.match_info["officer_id"], status)
+    return await officer(request)
+
+
+async def sign_off(request: web.Request) -> web.Response:
+    engine = _engine(request)
+    call_id = engine.dispatcher.sign_off(request.match_info["officer_id"])
+    return _json(_call_view(engine, call_id))
+
+
+async def position(request: web.Request) -> web.Response:
+    body = await _body(request)
+    lat = _number(body, "lat", -90, 90)
+    lon = _number(body, "lon", -180, 180)
+    if lat is None or lon is None:
+        raise web.HTTPBadRequest(reason="'lat' and 'lon' are required")
+    ts = _number(body, "ts", 0, 1e11)
+    speed = _number(body, "speed", 0, 1000) or 0.0
+    engine = _engine(request)
+    officer_id = request.match_info["officer_id"]
+    applied = engine.dispatcher.position(
+        officer_id, lat, lon, time.time() if ts is None else ts, speed, "rest"
+    )
+    data = _officer_view(engine.dispatcher.force.officer(officer_id, time.time()))
+    data["applied"] = applied
+    return _json(data)
+
+
+async def alerts(request: web.Request) -> web.Response:
+    return _json(_engine(request).alerts.recent())
+
+
+async def events(request: web.Request) -> web.Response:
+    try:
+        since = int(request.query.get("since", "0"))
+    except ValueError:
+        raise web.HTTPBadRequest(reason="since must be an integer") from None
+    topic = request.query.get("topic", "")
+    return _json(_engine(request).events.since(since, topic))
+
+
+def _shift_view(shift: Shift) -> dict[str, Any]:
+    if shift.daily is not None:
+        first, last = shift.daily
+        return {"daily": f"{first // 60:02d}:{first % 60:02d}-{last // 60:02d}:{last % 60:02d}"}
+    return {"start": shift.start, "end": shift.end}
+
+
+def _shift(officer_id: str, entry: Any, index: int) -> Shift:
+    where = f"shifts[{index}]"
+    if not isinstance(entry, dict):
+        raise web.HTTPBadRequest(reason=f"{where} must be an object")
+    try:
+        if "daily" in entry and set(entry) == {"daily"}:
+            text = entry["daily"]
+            first, last = (part.strip() for part in str(text).split("-", 1))
+            return Shift.every_day(officer_id, _minute(first), _minute(last))
+        if set(entry) == {"start", "end"}:
+            start, end = entry["start"], entry["end"]
+            if any(isinstance(v, bool) or not isinstance(v, int | float) for v in (start, end)):
+                raise ValueError("start and end must be epoch seconds")
+            return Shift.dated(officer_id, float(start), float(end))
+        raise ValueError('give {"daily": "HH:MM-HH:MM"} or {"start": epoch, "end": epoch}')
+    except ValueError as exc:
+        raise web.HTTPBadRequest(reason=f"{where}: {exc}") from None
+
+
+def _minute(text: str) -> int:
+    hours, _, minutes = text.partition(":")
+    if not (hours.isdigit() and minutes.isdigit() and len(minutes) == 2):
+        raise ValueError(f"{text!r} is not HH:MM")
+    value = int(hours) * 60 + int(minutes)
+    if not 0 <= value <= 24 * 60:
+        raise ValueError(f"{text!r} is not a time of day")
+    return value
+
+
+async def roster(request: web.Request) -> web.Response:
+    engine = _engine(request)
+    officer_id = request.match_info["officer_id"]
+    view = engine.dispatcher.force.officer(officer_id, time.time())  # 404 when unknown
+    shifts = engine.dispatcher.force.roster.shifts(officer_id)
+    return _json(
+        {
+            "officer_id": officer_id,
+            "on_duty": view.on_duty,
+            "shifts": [_shift_view(s) for s in shifts],
+        }
+    )
+
+
+async def set_roster(request: web.Request) -> web.Response:
+    """Replace an officer's shifts (the duty roster changed by a supervisor)."""
+    engine = _engine(request)
+    officer_id = request.match_info["officer_id"]
+    engine.dispatcher.force.officer(officer_id, time.time())  # 404 when unknown
+    body = await _body(request)
+    entries = body.get("shifts")
+    if not isinstance(entries, list) or len(entries) > 100:
+        raise web.HTTPBadRequest(reason="'shifts' must be a list of at most 100 shifts")
+    shifts = [_shift(officer_id, entry, index) for index, entry in enumerate(entries)]
+    engine.dispatcher.force.roster.set_shifts(officer_id, shifts)
+    engine.events.publish("officer/roster", officer_id=officer_id, shifts=len(shifts))
+    return await roster(request)

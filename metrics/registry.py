@@ -16,6 +16,8 @@ from prometheus_client.registry import Collector
 
 ANSWER_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 20.0, 30.0, 60.0)
 """3.0 is the service target: every call answered by a seat within 3 s."""
+BRIDGE_BUCKETS = (5.0, 10.0, 15.0, 20.0, 25.0, 30.0, 45.0, 60.0, 90.0, 120.0)
+"""30.0 is the target: the caller talking to the dispatched officer within 30 s of the INVITE."""
 START_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
@@ -240,6 +242,53 @@ class Metrics:
             "hotline110_seat_checks_total",
             "Checks of talking seats' legs with their pool members, by result.",
             ["result"],
+            registry=r,
+        )
+        self.officer_bridge = Histogram(
+            "hotline110_officer_bridge_seconds",
+            "From the trunk INVITE to the officer's audio linked with the caller's (target 30 s).",
+            buckets=BRIDGE_BUCKETS,
+            registry=r,
+        )
+        self.officer_attempts = Counter(
+            "hotline110_officer_attempts",
+            "Officer and duty-phone calls of the escalation ladder, by outcome.",
+            ["outcome"],
+            registry=r,
+        )
+        self.escalations = Counter(
+            "hotline110_escalations",
+            "Moves down the escalation ladder, by the kind of rung called next "
+            "(officer, duty-phone, superior).",
+            ["step"],
+            registry=r,
+        )
+        self.dispatches = Counter(
+            "hotline110_dispatches", "Dispatches started, by how the officer was chosen.",
+            ["how"], registry=r,
+        )  # fmt: skip
+        self.recordings = Counter(
+            "hotline110_recordings",
+            "Call recordings closed, by result (written, failed).",
+            ["result"],
+            registry=r,
+        )
+        self.alerts = Counter(
+            "hotline110_alerts", "Alerts raised for supervisors, by kind.", ["kind"], registry=r
+        )
+        self.officer_positions = Counter(
+            "hotline110_officer_positions",
+            "Officer position reports, by source and result (accepted, ignored, rejected).",
+            ["source", "result"],
+            registry=r,
+        )
+        self.officers = Gauge(
+            "hotline110_officers", "Officers by status (off-duty by the roster).", ["status"],
+            registry=r,
+        )  # fmt: skip
+        self.position_feed_up = Gauge(
+            "hotline110_position_feed_up",
+            "1 when the MQTT officer-position feed is subscribed (absent without a broker).",
             registry=r,
         )
         self.front = FrontCollector()

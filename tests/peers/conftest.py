@@ -17,9 +17,11 @@ import pytest
 from engine.app import Engine
 from engine.settings import (
     AcdSettings,
+    DispatchSettings,
     FrontSettings,
     HttpSettings,
     PoolSettings,
+    RecordingSettings,
     SeatSettings,
     Settings,
     TrunkSettings,
@@ -42,6 +44,8 @@ def settings_for(
     acd: dict[str, Any] | None = None,
     trunk: dict[str, Any] | None = None,
     front: dict[str, Any] | None = None,
+    dispatch: dict[str, Any] | None = None,
+    recording: dict[str, Any] | None = None,
 ) -> Settings:
     """Embedded defaults on this test's ports, with `seats` = [(seat_id, contact)]."""
     return Settings(
@@ -60,6 +64,8 @@ def settings_for(
         ),
         acd=AcdSettings(**{"wrap_up": 0.5, **(acd or {})}),
         http=HttpSettings(port=ports.http),
+        dispatch=DispatchSettings(**(dispatch or {})),
+        recording=RecordingSettings(**(recording or {})),
         seats=tuple(
             SeatSettings(id=seat_id, contact=contact, agent=f"agent-{seat_id}", ready=ready)
             for seat_id, contact in seats
@@ -68,9 +74,9 @@ def settings_for(
 
 
 @contextlib.asynccontextmanager
-async def running(settings: Settings) -> AsyncIterator[Engine]:
+async def running(settings: Settings, city: Any = None) -> AsyncIterator[Engine]:
     """An engine started in this event loop; stopped (and its run task checked) on exit."""
-    engine = Engine(settings)
+    engine = Engine(settings, city)
     await engine.start()
     task = asyncio.create_task(engine.run())
     try:
@@ -109,12 +115,14 @@ async def centre(
     tmp_path: Path,
     seats: int,
     farm: dict[str, Any] | None = None,
+    city: Any = None,
     **options: Any,
 ) -> AsyncIterator[tuple[Engine, Any]]:
     """A seat farm of `seats` pjsua2 phones and an engine whose seats they are, both running."""
     async with seat_farm(ports, tmp_path / "seats", seats, **(farm or {})) as phones:
         contacts = [(seat, phones.contact(seat)) for seat in phones.seat_ids()]
-        async with running(settings_for(ports, tmp_path / "var", contacts, **options)) as engine:
+        settings = settings_for(ports, tmp_path / "var", contacts, **options)
+        async with running(settings, city) as engine:
             yield engine, phones
 
 

@@ -72,6 +72,14 @@ class PortBlock:
     def seats_rtp(self) -> int:
         return self.base + 800  # up to 20 workers x 12
 
+    @property
+    def officers_sip(self) -> int:
+        return self.base + 1100  # up to 15 officer-phone workers
+
+    @property
+    def officers_rtp(self) -> int:
+        return self.base + 1200  # up to 15 workers x 12 (a Mosquitto may take base+1390)
+
 
 def allocate(rng: random.Random | None = None, span: int = SPAN) -> PortBlock:
     rng = rng or random.Random()

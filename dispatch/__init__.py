@@ -1,0 +1,1 @@
+"""Who goes: officers, grid, positions, nearest, escalation ladder."""
