@@ -20,13 +20,14 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
-from dispatch.city import City, load_city
-from dispatch.errors import CityError, DispatchError
 
 from acd import events as acd
 from acd.distributor import PHONE_DOWN, AcdConfig, Distributor, QueueConfig, SeatConfig
 from acd.seats import SeatState
+from dispatch.city import City, load_city
+from dispatch.errors import CityError, DispatchError
 from dispatch.mqtt_feed import Position, PositionFeed
+from dispatch.plan import DialError
 from engine.alerts import Alerts, Events
 from engine.calls import ANSWER_TARGET, CallRouter
 from engine.controls import CallControls
@@ -84,15 +85,18 @@ class Engine:
             drop=self.pool.kill_member,
             alerts=self.alerts,
         )
-        self.dispatcher = Dispatcher(
-            settings.dispatch,
-            city,
-            self.router,
-            self.pool.send,
-            self.metrics,
-            self.alerts,
-            self.events,
-        )
+        try:
+            self.dispatcher = Dispatcher(
+                settings.dispatch,
+                city,
+                self.router,
+                self.pool.send,
+                self.metrics,
+                self.alerts,
+                self.events,
+            )
+        except DialError as exc:
+            raise ConfigError(settings.source, 0, "dispatch.gateway", str(exc)) from None
         self.controls = CallControls(self.router, self.acd, self.pool.send)
         self.position_feed: PositionFeed | None = None
         if settings.dispatch.mqtt_host:

@@ -11,11 +11,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from dispatch.errors import DispatchError
-
 from acd import events as acd
 from acd.distributor import Distributor
 from acd.seats import SeatState
+from dispatch.errors import DispatchError
 from engine.calls import REJOIN_REASON, CallRecord, CallRouter
 from sip import messages as msg
 

@@ -21,12 +21,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from dispatch import ladder as ld
+from dispatch import plan as pl
 from dispatch.city import City
 from dispatch.errors import DispatchError
 from dispatch.force import Force, ForceConfig, OfficerStatus
-
-from dispatch import ladder as ld
-from dispatch import plan as pl
 from engine.alerts import Alerts, Events
 from engine.settings import DispatchSettings
 from metrics.registry import Metrics

@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 import pytest
-from dispatch.city import City, load_city
 
 from demo.seatfarm import SeatFarm
+from dispatch.city import City, load_city
 from engine.settings import PACKAGE_ROOT
 from tests.peers.audio import read_wav, tone_levels, ulaw_decode
 from tests.peers.conftest import centre, eventually, http_json

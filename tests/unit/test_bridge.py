@@ -170,7 +170,11 @@ def test_no_more_than_four_legs() -> None:
     refused = notices(b.ring("9", "sip:9@h", 1.0))
     assert refused == [
         msg.SeatFailed(
-            call_id="42", seat_id="9", status=0, reason="no free leg for seat:9 (pjsua2 allows 4)", at=1.0
+            call_id="42",
+            seat_id="9",
+            status=0,
+            reason="no free leg for seat:9 (pjsua2 allows 4)",
+            at=1.0,
         )
     ]
 
