@@ -227,3 +227,48 @@ async def test_feed_started_before_the_broker_connects_when_it_comes_up(
             assert feed.reconnects == 0  # the first connection is not a reconnect
             await publish(broker, [(f"{prefix}/officers/O-1/position", fix(1.0, 2.0, 3.0))])
             await eventually(lambda: recorder.positions, 5.0, "the first fix")
+
+
+async def test_the_engine_takes_officer_positions_from_the_broker(
+    ports: PortBlock, tmp_path: Path
+) -> None:
+    """`[dispatch] mqtt_host` set: positions published for an officer move it in the engine's
+    force (REST shows it, ranking uses it); a malformed one is counted, not applied."""
+    import time
+
+    from tests.peers.conftest import http_json, running, settings_for
+    from tests.peers.test_calls import metric_values
+
+    prefix = unique_prefix()
+    async with Mosquitto(tmp_path / "mqtt", ports.base + MQTT_OFFSET) as broker:
+        settings = settings_for(
+            ports, tmp_path / "var", [],
+            dispatch={"mqtt_host": broker.host, "mqtt_port": broker.port, "mqtt_prefix": prefix},
+        )  # fmt: skip
+        async with running(settings) as engine, aiomqtt.Client(broker.host, broker.port) as pub:
+            officer_id = engine.dispatcher.city.officers[0].id
+            feed = engine.position_feed
+            assert feed is not None
+            await eventually(lambda: feed.connected, 10, "the feed to subscribe")
+            fix = {"lat": 30.2511, "lon": 120.1523, "ts": time.time(), "speed": 6.5}
+            topic = f"{prefix}/officers/{officer_id}/position"
+            await pub.publish(topic, json.dumps(fix), qos=1)
+            await pub.publish(topic, b"{not json", qos=1)
+
+            async def moved() -> bool:
+                _, view = await http_json(engine, "GET", f"/api/officers/{officer_id}")
+                return bool(view["lat"] == fix["lat"] and view["speed"] == fix["speed"])
+
+            deadline = time.monotonic() + 10
+            while not await moved():
+                assert time.monotonic() < deadline, "the position never reached the engine"
+                await asyncio.sleep(0.1)
+            _, text = await http_json(engine, "GET", "/metrics")
+            values = metric_values(text)
+            accepted = (("result", "accepted"), ("source", "mqtt"))
+            rejected = (("result", "rejected"), ("source", "mqtt"))
+            await eventually(lambda: feed.rejected == 1, 5, "the refusal")
+            assert values[("hotline110_officer_positions_total", accepted)] == 1
+            assert values[("hotline110_position_feed_up", ())] == 1
+            _, text = await http_json(engine, "GET", "/metrics")
+            assert metric_values(text)[("hotline110_officer_positions_total", rejected)] == 1
