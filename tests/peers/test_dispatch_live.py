@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
+import subprocess
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -301,3 +302,29 @@ async def test_a_recording_that_cannot_be_written_raises_an_alert_and_the_call_g
         values = metric_values(text)
         assert values[("hotline110_recordings_total", (("result", "failed"),))] == 1
         assert values[("hotline110_alerts_total", (("kind", "recording-failed"),))] == 1
+
+
+async def test_a_full_disk_mid_call_raises_an_alert_and_the_call_goes_on(
+    ports: PortBlock, tmp_path: Path
+) -> None:
+    """The recordings on a 48 KiB tmpfs: it fills after ~3 s of a 10 s call."""
+    disk = tmp_path / "small-disk"
+    disk.mkdir()
+    mount = ["mount", "-t", "tmpfs", "-o", "size=48k", "tmpfs", str(disk)]
+    if subprocess.run(mount, capture_output=True).returncode != 0:
+        pytest.skip("mounting a small tmpfs needs root (CI runs as root)")
+    try:
+        async with centre(ports, tmp_path, 1, recording={"dir": str(disk)}) as (engine, _):
+            run = await SippCall(tmp_path, ports, 0, calls=1, hold_ms=10000).run()
+            assert run.returncode == 0, run.messages[-2000:]  # the caller was never cut off
+            await eventually(lambda: not engine.router.calls, 10, "the call to end")
+            record = engine.router.finished[-1]
+            assert record.outcome == "answered"
+            _, alerts = await http_json(engine, "GET", "/api/alerts")
+            messages = [a["message"] for a in alerts if a["kind"] == "recording-failed"]
+            assert any("free for recordings" in m for m in messages), messages  # early warning
+            assert any("stopped growing" in m for m in messages), messages  # the disk filled
+            # what was written is still filed with its hash: it is evidence
+            assert record.recording is not None and record.recording["seconds"] < 5.0
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
