@@ -117,6 +117,15 @@ class Dispatcher:
         self.assigned: dict[str, str] = {}  # officer id -> call id they were bridged into
         self._timer: asyncio.TimerHandle | None = None
         self._check_phones()
+        # every series from the start: dashboards and alert rules see 0, not a gap
+        for kind in ld.Kind:
+            metrics.escalations.labels(kind.value)
+        for outcome in (ld.ANSWERED, ld.NO_ANSWER, ld.BUSY, ld.REJECTED, ld.UNREACHABLE):
+            metrics.officer_attempts.labels(outcome)
+        for result in ("written", "failed"):
+            metrics.recordings.labels(result)
+        for kind in ("bridge-late", "ladder-exhausted", "recording-failed"):
+            metrics.alerts.labels(kind)
 
     def _check_phones(self) -> None:
         """Every officer and duty phone must be dialable: a number needs the gateway."""
