@@ -34,6 +34,12 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--seats", type=int, default=100, help="simulated call-takers (default 100)")
     demo.add_argument("--hold", default=None, help="call hold time range in s, e.g. 2-5")
     demo.add_argument("--port-base", type=int, default=24000, help="first of the demo's ports")
+    demo.add_argument(
+        "--dispatch-share",
+        type=float,
+        default=0.3,
+        help="share of answered calls dispatched to an officer, 0..1 (default 0.3)",
+    )
 
     check = sub.add_parser("check-config", help="validate a configuration file")
     check.add_argument("--config", required=True)
@@ -85,17 +91,26 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
     if (args.calls is not None and args.calls < 1) or args.rate <= 0 or args.seats < 1:
         print("hotline110: --calls, --rate and --seats must be positive", file=sys.stderr)
         return 2
+    if not 0.0 <= args.dispatch_share <= 1.0:  # also refuses nan
+        print("hotline110: --dispatch-share must be between 0 and 1", file=sys.stderr)
+        return 2
     try:
         hold = _hold(args.hold, fixed=args.calls is not None)
     except ValueError as exc:
         print(f"hotline110: --hold: {exc}", file=sys.stderr)
         return 2
     plan = DemoPlan(
-        calls=args.calls, rate=args.rate, seats=args.seats, hold_ms=hold, port_base=args.port_base
+        calls=args.calls,
+        rate=args.rate,
+        seats=args.seats,
+        hold_ms=hold,
+        dispatch_share=args.dispatch_share,
+        port_base=args.port_base,
     )
     if args.calls is None:
         print(
-            f"hotline110 demo: {args.seats} seats, calls at {args.rate}/s; "
+            f"hotline110 demo: {args.seats} seats, calls at {args.rate}/s, "
+            f"{args.dispatch_share:.0%} dispatched; "
             f"metrics at http://{settings.http.address}:{settings.http.port}/metrics; "
             "Ctrl-C to stop",
             flush=True,

@@ -124,8 +124,8 @@ class Dispatcher:
             metrics.officer_attempts.labels(outcome)
         for result in ("written", "failed"):
             metrics.recordings.labels(result)
-        for kind in ("bridge-late", "ladder-exhausted", "recording-failed"):
-            metrics.alerts.labels(kind)
+        for alert in ("bridge-late", "ladder-exhausted", "recording-failed"):
+            metrics.alerts.labels(alert)
 
     def _check_phones(self) -> None:
         """Every officer and duty phone must be dialable: a number needs the gateway."""

@@ -14,27 +14,34 @@ from tests.peers.ports import allocate
 pytestmark = pytest.mark.peers
 SUMMARY = re.compile(
     r"^offered=(\d+) answered=(\d+) within_3s=(\d+) abandoned=(\d+) failed=(\d+) "
-    r"p50_answer_ms=(\d+) p99_answer_ms=(\d+)$"
+    r"p50_answer_ms=(\d+) p99_answer_ms=(\d+) bridged=(\d+) within_30s=(\d+) p99_bridge_ms=(\d+)$"
 )
 
 
-def test_demo_places_the_calls_and_ends_with_the_summary_line(tmp_path: Path) -> None:
+def test_demo_places_the_calls_dispatches_half_and_ends_with_the_summary_line(
+    tmp_path: Path,
+) -> None:
+    """Calls hold 3-4 s: a dispatch follows the answer, and the officer picks up in 0.5-2.5 s."""
     block = allocate(span=4700)  # the demo lays its ports out from --port-base
     config = tmp_path / "demo.toml"
     config.write_text(f'state_dir = "{tmp_path / "var"}"\n[http]\nport = {block.base + 50}\n')
     run = subprocess.run(
         [sys.executable, "-m", "engine.cli", "demo", "--config", str(config),
-         "--calls", "30", "--rate", "6", "--seats", "40", "--hold", "1-2",
-         "--port-base", str(block.base)],
+         "--calls", "30", "--rate", "6", "--seats", "40", "--hold", "3-4",
+         "--dispatch-share", "0.5", "--port-base", str(block.base)],
         capture_output=True, text=True, timeout=180,
     )  # fmt: skip
     assert run.returncode == 0, run.stderr[-3000:]
     last = run.stdout.strip().splitlines()[-1]
     match = SUMMARY.match(last)
     assert match, last
-    offered, answered, within, abandoned, failed, p50, p99 = map(int, match.groups())
+    offered, answered, within, abandoned, failed, p50, p99, bridged, within_30s, p99_bridge = map(
+        int, match.groups()
+    )
     assert (offered, answered, within, abandoned, failed) == (30, 30, 30, 0, 0), last
     assert 0 < p50 <= p99 < 3000
+    assert bridged > 0 and within_30s == bridged, last
+    assert 0 < p99_bridge < 30000, last
 
 
 def test_bad_config_exits_2_naming_file_line_and_key(tmp_path: Path) -> None:
