@@ -197,7 +197,7 @@ class Dispatcher:
                 limit=RANK_LIMIT, exclude=self._busy(),
             )  # fmt: skip
             ranked = [_candidate_view(c) for c in candidates]
-            unit = candidates[0].unit if candidates else pl.unit_of_cell(self.force, grid, wall)
+            unit = candidates[0].unit if candidates else self._local_unit(location, wall)
             targets = pl.officer_rungs(
                 candidates, self.settings.max_officers, self.settings.gateway
             )
@@ -407,6 +407,15 @@ class Dispatcher:
             kind=target.kind.value, outcome=attempt.outcome, status=attempt.status,
             reason=attempt.reason,
         )  # fmt: skip
+
+    def _local_unit(self, location: dict[str, Any], wall: float) -> str | None:
+        """With no officer to rank: the unit patrolling the cell, else the station's unit
+        (an unclear or empty cell still reaches the local station, R10)."""
+        unit = pl.unit_of_cell(self.force, location["grid"], wall)
+        if unit is None and location["station"] is not None:
+            serving = self.city.station_unit(location["station"])
+            unit = serving.id if serving is not None else None
+        return unit
 
     def _busy(self) -> frozenset[str]:
         """Officers another dispatch is calling right now."""

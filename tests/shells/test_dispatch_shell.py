@@ -231,3 +231,26 @@ async def test_no_officer_bridged_30_s_after_the_invite_raises_an_alert() -> Non
         await client.close()
         engine.dispatcher.stop()
         engine.router.stop()
+
+
+async def test_with_no_officer_available_the_local_units_duty_phones_are_called() -> None:
+    engine = FakeEngine()
+    client = await client_for(engine)
+    try:
+        await answered_call(engine, client)  # nobody has reported a position: nobody ranks
+        reply = await client.post("/api/calls/c1/dispatch", json={"lat": 30.25, "lon": 120.15})
+        assert reply.status == 202
+        view = await reply.json()
+        assert view["dispatch"]["ranked"] == []
+        place = engine.city.areas.locate(30.25, 120.15)
+        (first,) = engine.commands(msg.DialOfficer)
+        unit = engine.dispatcher.force.unit(first.target.removeprefix("unit:"))
+        patrols_cell = any(o.unit == unit.id and o.grid == place.grid for o in engine.city.officers)
+        assert patrols_cell or unit.station == place.station, (unit, place)
+        assert first.uri == unit.duty_phone
+        chain = engine.dispatcher.force.duty_chain(unit.id)
+        assert len(chain) >= 2  # then up the chain of command
+    finally:
+        await client.close()
+        engine.dispatcher.stop()
+        engine.router.stop()
