@@ -36,7 +36,7 @@ GROWTH_CHECK_S = 2.0
 STALL_S = 4.0
 """pjmedia writes through a buffer of a few KiB (~0.3 s of audio at 8 kHz): a file that has not
 grown for this long is not being written."""
-CLOSE_WAIT_S = 1.0
+CLOSE_WAIT_S = 0.5
 COMPLETE_SHARE = 0.9
 """A closed file holding less audio than this share of the time it was open is incomplete."""
 
@@ -81,6 +81,8 @@ class Recording:
         self._size = 0
         self._grew_at = 0.0
         self._next_check = 0.0
+        self._closed_at: float | None = None
+        self._reported = False
 
     def open(self, now: float) -> Any:
         """Create the file and its recorder port; None (and an alert) when that fails."""
@@ -117,18 +119,33 @@ class Recording:
             free = _free_bytes(self.path.parent)
             self._fail(f"the recording stopped growing at {size} bytes ({free} bytes free)", now)
 
-    def close(self, now: float) -> None:
-        """Finish the file (the recorder writes the WAV header as it is destroyed), hash it
-        and report it; an incomplete file is reported as failed, with what it holds."""
+    def close(self, now: float) -> bool:
+        """Drop the recorder and, once the WAV header is written, hash the file and report it.
+
+        pjsua 2.15 removes conference ports on the bridge's clock thread: the header is written
+        a tick or two after the recorder is dropped, not by its destructor, and on a starved
+        machine a tick can take seconds. If the header is not there after CLOSE_WAIT_S, False:
+        the member calls `report` after `libDestroy`, which finishes every port at once (the
+        report then comes after CallEnded; the engine files it with the finished call)."""
         if self.port is None:
-            return
+            return True
         self.port = None
+        self._closed_at = now
         gc.collect()
-        # pjsua 2.15 removes conference ports on the bridge's clock thread: the WAV header is
-        # written a tick or two after the recorder is dropped, not by its destructor
         deadline = time.monotonic() + CLOSE_WAIT_S
         while not _closed(self.path) and time.monotonic() < deadline:
             time.sleep(0.01)
+        if not _closed(self.path):
+            return False
+        self.report()
+        return True
+
+    def report(self) -> None:
+        """Hash and report the closed file; an incomplete one is also reported as failed."""
+        if self._reported or self._closed_at is None:
+            return
+        self._reported = True
+        now = self._closed_at
         opened_for = now - self._opened_at
         try:
             size = self.path.stat().st_size

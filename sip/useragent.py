@@ -215,9 +215,9 @@ class UserAgent:
                 ):
                     self.ep.libHandleEvents(20)
             self._facts.clear()
-            if self._recording is not None:  # the call ended without CallEnded (a fault)
-                self._recording.close(time.monotonic())
-                self._recording = None
+            recording, self._recording = self._recording, None
+            if recording is not None:  # not yet reported: header pending, or a fault
+                recording.close(time.monotonic())
             self._players.clear()
             # no local name may keep a Call alive past libDestroy (its destructor would assert)
             for media in [each.media for each in self._legs.values()]:
@@ -228,6 +228,8 @@ class UserAgent:
             # the linger above already let final transactions complete; without this flag
             # pjsua waits about 1 s for more messages, and the slot stays unusable that long
             self.ep.libDestroy(pj.PJSUA_DESTROY_NO_RX_MSG)
+            if recording is not None:
+                recording.report()  # libDestroy finished every port: the header is written
         except Exception:
             log.exception("shutdown")
         self.ep = None
@@ -437,9 +439,13 @@ class UserAgent:
 
     def _do(self, action: act.BridgeAction) -> None:
         if isinstance(action, act.Notify):
-            if isinstance(action.message, msg.CallEnded) and self._recording is not None:
-                # closed and hashed first: the engine files it before it closes the record
-                self._recording.close(time.monotonic())
+            # closed and hashed first: the engine files it before it closes the record
+            # (unless the header is late: then it is reported at shutdown)
+            if (
+                isinstance(action.message, msg.CallEnded)
+                and self._recording is not None
+                and self._recording.close(time.monotonic())
+            ):
                 self._recording = None
             self.emit(action.message)
         elif isinstance(action, act.SendRinging):
