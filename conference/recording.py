@@ -51,12 +51,20 @@ def recording_path(directory: str, call_id: str, sip_call_id: str, wall: float) 
     return Path(directory).resolve() / time.strftime("%Y-%m-%d", stamp) / name
 
 
+WAV_HEADER = 44
+"""pjmedia's WAV writer: RIFF, one 16-byte fmt chunk, then the data chunk."""
+
+
 def wav_seconds(path: Path) -> float:
-    """Audio duration of a closed WAV file (0.0 when it cannot be read)."""
+    """Audio actually held by a closed WAV file (0.0 when it cannot be read): what its header
+    says, but no more than its bytes hold (a writer that hit a full disk counts frames it
+    could not write)."""
     try:
         with wave.open(str(path), "rb") as wav:
-            return wav.getnframes() / float(wav.getframerate())
-    except (OSError, EOFError, wave.Error):
+            frame = wav.getsampwidth() * wav.getnchannels()
+            frames = min(wav.getnframes(), max(0, path.stat().st_size - WAV_HEADER) // frame)
+            return frames / float(wav.getframerate())
+    except (OSError, EOFError, wave.Error, ZeroDivisionError):
         return 0.0
 
 
