@@ -25,7 +25,7 @@ lint: setup
 	$(VENV)/bin/ruff format --check .
 
 typecheck: setup
-	$(VENV)/bin/mypy acd conference dispatch sip engine metrics demo bench tests
+	$(VENV)/bin/mypy acd conference dispatch incidents sip engine metrics demo bench tests
 
 unit: setup
 	$(PY) -m pytest -q tests/unit
