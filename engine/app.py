@@ -34,7 +34,10 @@ from engine.controls import CallControls
 from engine.dispatcher import Dispatcher
 from engine.errors import ConfigError
 from engine.http import build_app
+from engine.incidents import IncidentRouter, IncidentService
 from engine.settings import Settings, expand_seats, resolve
+from incidents.rules import load_rules
+from incidents.store import Incident, open_store
 from metrics.registry import Metrics
 from sip import slots as sl
 from sip.front import Front, RpcError
@@ -98,6 +101,18 @@ class Engine:
         except DialError as exc:
             raise ConfigError(settings.source, 0, "dispatch.gateway", str(exc)) from None
         self.controls = CallControls(self.router, self.acd, self.pool.send)
+        inc = settings.incidents
+        self.router_rules = IncidentRouter(load_rules(resolve(settings, inc.rules)))
+        self.store = open_store(inc.store or f"sqlite:///{self.run_dir / 'incidents.db'}")
+        self.incidents = IncidentService(
+            self.store,
+            city=inc.city_code,
+            domain=inc.domain,
+            tz=city.roster.tz,
+            areas=city.areas,
+            events=self.events,
+            alerts=self.alerts,
+        )
         self.position_feed: PositionFeed | None = None
         if settings.dispatch.mqtt_host:
             self.position_feed = PositionFeed(
@@ -114,6 +129,7 @@ class Engine:
         self._restarts_seen = 0
 
     def _on_member_event(self, event: Any) -> None:
+        self.incidents.on_member_event(event)  # first: the incident opens before anything else
         self.router.on_member_event(event)
         self.dispatcher.on_member_event(event)
 
@@ -129,8 +145,14 @@ class Engine:
         self.metrics.officer_positions.labels("mqtt", "rejected").inc()
         log.warning("position on %s rejected: %s", topic, reason)
 
+    def route(self, incident: Incident, changes: dict[str, Any]) -> dict[str, Any]:
+        """Where a classified incident goes (the routing rules), as a JSON-able decision."""
+        on_line = incident.call_id in self.router.calls
+        return self.router_rules.decide(incident, changes, caller_on_line=on_line)
+
     async def start(self) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        await self.store.open()
         await self.front.start()
         self.front.on_restart(self.pool.resync_front)
         await self.pool.start()
@@ -169,6 +191,7 @@ class Engine:
             group.create_task(self.front.supervise())
             group.create_task(self.pool.run())
             group.create_task(self._watch_phones())
+            group.create_task(self.incidents.run())
             if self.position_feed is not None:
                 group.create_task(self.position_feed.run())
 
@@ -197,6 +220,8 @@ class Engine:
             await self._runner.cleanup()
         await self.pool.stop()
         await self.front.stop()
+        await self.incidents.drain(timeout=5.0)
+        await self.store.close()
 
     # -- read side -----------------------------------------------------------------------------
 

@@ -22,6 +22,8 @@ from acd import events as acd
 from acd.errors import AcdError
 from dispatch.errors import DispatchError
 from dispatch.roster import Shift
+from engine import http_incidents
+from incidents.store import StoreError
 
 if TYPE_CHECKING:
     from engine.app import Engine
@@ -68,6 +70,7 @@ def build_app(engine: Engine) -> web.Application:
     app.router.add_put("/api/officers/{officer_id}/roster", set_roster)
     app.router.add_get("/api/alerts", alerts)
     app.router.add_get("/api/events", events)
+    http_incidents.add_routes(app)
     return app
 
 
@@ -86,7 +89,7 @@ async def _errors(request: web.Request, handler: Any) -> web.StreamResponse:
         return response
     except AcdError as exc:
         return _json({"error": str(exc)}, status=exc.status_hint)
-    except DispatchError as exc:
+    except (DispatchError, StoreError) as exc:
         return _json({"error": str(exc)}, status=exc.status_hint)
     except web.HTTPRequestEntityTooLarge:
         return _json({"error": f"body larger than {MAX_BODY} bytes"}, status=413)
@@ -313,7 +316,7 @@ async def call(request: web.Request) -> web.Response:
     )
     if record is None:
         raise web.HTTPNotFound(reason=f"no call {call_id!r}")
-    return _json(record.view())
+    return _json(_call_view(_engine(request), call_id))
 
 
 async def pool(request: web.Request) -> web.Response:
@@ -336,7 +339,12 @@ def _number(body: dict[str, Any], key: str, low: float, high: float) -> float | 
 
 def _call_view(engine: Engine, call_id: str) -> dict[str, Any]:
     record = engine.router.find(call_id)
-    return {} if record is None else record.view()
+    if record is None:
+        return {}
+    view = record.view()
+    incidents = getattr(engine, "incidents", None)  # absent in shells that test calls alone
+    view["incident"] = None if incidents is None else incidents.by_call.get(call_id)
+    return view
 
 
 async def dispatch(request: web.Request) -> web.Response:

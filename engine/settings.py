@@ -216,6 +216,34 @@ class DispatchSettings:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class IncidentSettings:
+    store: str = field(
+        default="",
+        metadata=_doc(
+            "'sqlite:///path' or 'postgresql://user@host:port/db' ('' = SQLite in state_dir)."
+        ),
+    )
+    city_code: str = field(default="HZ", metadata=_doc("First part of every incident number."))
+    domain: str = field(
+        default="hotline110.invalid", metadata=_doc("Domain of the NG911 call and incident URNs.")
+    )
+    rules: str = field(
+        default="config/routing.toml", metadata=_doc("Routing rules after classification.")
+    )
+    mqtt_host: str = field(
+        default="", metadata=_doc("Broker for the incident push ('' = in-process only).")
+    )
+    mqtt_port: int = field(default=1883, metadata=_doc("Broker port."))
+    mqtt_prefix: str = field(
+        default="hotline110",
+        metadata=_doc("Topics: <prefix>/<city>/<county>/<station>/incidents/..."),
+    )
+    major_severity: int = field(
+        default=4, metadata=_doc("Incidents this severe also go to the city command topic.")
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class HttpSettings:
     address: str = field(default="127.0.0.1", metadata=_doc("REST API and /metrics address."))
     port: int = field(default=8110, metadata=_doc("REST API and /metrics port."))
@@ -233,6 +261,7 @@ class Settings:
     http: HttpSettings = field(default_factory=HttpSettings)
     recording: RecordingSettings = field(default_factory=RecordingSettings)
     dispatch: DispatchSettings = field(default_factory=DispatchSettings)
+    incidents: IncidentSettings = field(default_factory=IncidentSettings)
     seats: tuple[SeatSettings, ...] = ()
     source: str = field(default="", metadata=_doc("The file this was read from (set by load)."))
 
@@ -410,6 +439,13 @@ def _check(settings: Settings, file: str, text: str) -> None:
         fail(("dispatch", "road_factor"), "must be at least 1 (roads are never shorter)")
     if not 1 <= d.mqtt_port <= 65535:
         fail(("dispatch", "mqtt_port"), f"{d.mqtt_port} is not a port number")
+    inc = settings.incidents
+    if not (inc.city_code.isalnum() and inc.city_code.isupper() and len(inc.city_code) <= 8):
+        fail(("incidents", "city_code"), "1-8 capital letters or digits")
+    if inc.store and not inc.store.startswith(("sqlite:///", "postgresql://", "postgres://")):
+        fail(("incidents", "store"), "must start with sqlite:/// or postgresql://")
+    if not 1 <= inc.mqtt_port <= 65535:
+        fail(("incidents", "mqtt_port"), f"{inc.mqtt_port} is not a port number")
     queue_names = [queue.name for queue in settings.acd.queues]
     if not queue_names:
         fail(("acd", "queues"), "at least one queue is needed")

@@ -1,0 +1,183 @@
+"""REST for incidents: query by area, time, type and status; one incident with its events and
+recordings; walk-in reports and tips; notes; classification with its routing decision.
+
+Every write answers only after its event is stored (the incident service awaits the store).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from dispatch.errors import DispatchError
+from incidents.store import Incident, IncidentEvent
+
+if TYPE_CHECKING:
+    from engine.app import Engine
+
+MAX_TEXT = 4000
+SOURCES = ("walk-in", "tip")
+FILTERS = ("station", "county", "grid", "type", "category", "status")
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/api/incidents", list_incidents)
+    app.router.add_post("/api/incidents", report)
+    app.router.add_get("/api/incidents/{number}", one)
+    app.router.add_post("/api/incidents/{number}/notes", note)
+    app.router.add_post("/api/incidents/{number}/classify", classify)
+
+
+def _engine(request: web.Request) -> Engine:
+    from engine.http import ENGINE_KEY
+
+    return request.app[ENGINE_KEY]  # type: ignore[return-value]
+
+
+def incident_view(incident: Incident) -> dict[str, Any]:
+    view = dataclasses.asdict(incident)
+    if view["location"] is None:
+        view["location"] = "unknown"
+    return view
+
+
+def event_view(event: IncidentEvent) -> dict[str, Any]:
+    return dataclasses.asdict(event)
+
+
+def _string(body: dict[str, Any], key: str, limit: int = 200, *, required: bool = False) -> str:
+    value = body.get(key, "")
+    if not isinstance(value, str) or len(value) > limit:
+        raise web.HTTPBadRequest(reason=f"'{key}' must be a string of at most {limit} characters")
+    if required and not value.strip():
+        raise web.HTTPBadRequest(reason=f"'{key}' is required")
+    return value.strip()
+
+
+def _severity(body: dict[str, Any]) -> int:
+    value = body.get("severity", 0)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 5:
+        raise web.HTTPBadRequest(reason="'severity' must be an integer 0..5")
+    return value
+
+
+def _location(body: dict[str, Any]) -> dict[str, Any] | None:
+    lat, lon = body.get("lat"), body.get("lon")
+    if lat is None and lon is None:
+        return None
+    for key, value, limit in (("lat", lat, 90.0), ("lon", lon, 180.0)):
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+            or abs(value) > limit
+        ):
+            raise web.HTTPBadRequest(reason=f"'{key}' must be a number within ±{limit:g}")
+    return {"lat": float(lat), "lon": float(lon), "method": "typed", "source": "rest"}  # type: ignore[arg-type]
+
+
+async def list_incidents(request: web.Request) -> web.Response:
+    from engine.http import _json
+
+    query = request.query
+    filters: dict[str, Any] = {key: query[key] for key in FILTERS if query.get(key)}
+    try:
+        for key in ("since", "until"):
+            if key in query:
+                filters[key] = float(query[key])
+        limit = int(query.get("limit", "50"))
+        offset = int(query.get("offset", "0"))
+    except ValueError:
+        raise web.HTTPBadRequest(
+            reason="since/until must be epoch seconds, limit/offset integers"
+        ) from None
+    if not (1 <= limit <= 500 and offset >= 0):
+        raise web.HTTPBadRequest(reason="limit must be 1..500 and offset >= 0")
+    items, total = await _engine(request).incidents.store.query(
+        limit=limit, offset=offset, **filters
+    )
+    return _json(
+        {
+            "total": total,
+            "limit": limit,
+            "offset": offset,
+            "items": [incident_view(i) for i in items],
+        }
+    )
+
+
+async def one(request: web.Request) -> web.Response:
+    from engine.http import _json
+
+    store = _engine(request).incidents.store
+    number = request.match_info["number"]
+    incident = await store.get(number)
+    if incident is None:
+        raise web.HTTPNotFound(reason=f"no incident {number!r}")
+    view = incident_view(incident)
+    view["events"] = [event_view(e) for e in await store.events(number)]
+    return _json(view)
+
+
+async def report(request: web.Request) -> web.Response:
+    from engine.http import _body, _json
+
+    body = await _body(request)
+    source = _string(body, "source", required=True)
+    if source not in SOURCES:
+        raise web.HTTPBadRequest(reason=f"'source' must be one of {', '.join(SOURCES)}")
+    incident = await _engine(request).incidents.report(
+        source=source,
+        caller=_string(body, "caller"),
+        summary=_string(body, "summary", MAX_TEXT, required=True),
+        actor=_string(body, "actor") or "rest",
+        location=_location(body),
+        category=_string(body, "category"),
+        type=_string(body, "type"),
+        severity=_severity(body),
+    )
+    return _json(incident_view(incident), status=201)
+
+
+async def note(request: web.Request) -> web.Response:
+    from engine.http import _body, _json
+
+    body = await _body(request)
+    text = _string(body, "text", MAX_TEXT, required=True)
+    actor = _string(body, "actor") or "rest"
+    event = await _engine(request).incidents.note(request.match_info["number"], actor, text)
+    return _json(event_view(event), status=201)
+
+
+async def classify(request: web.Request) -> web.Response:
+    """Classify an incident; the routing rules decide where it goes, and a police matter on a
+    live call is dispatched at once (the three-way bridge)."""
+    from engine.http import _body, _json
+
+    engine = _engine(request)
+    body = await _body(request)
+    changes: dict[str, Any] = {
+        "category": _string(body, "category", required=True),
+        "type": _string(body, "type"),
+        "severity": _severity(body),
+        "summary": _string(body, "summary", MAX_TEXT),
+    }
+    actor = _string(body, "actor") or "rest"
+    number = request.match_info["number"]
+    incident = await engine.incidents.store.get(number)
+    if incident is None:
+        raise web.HTTPNotFound(reason=f"no incident {number!r}")
+    decision = engine.route(incident, changes)
+    event = await engine.incidents.classify(number, actor, changes, decision)
+    result: dict[str, Any] = {"event": event_view(event), "decision": decision, "dispatch": None}
+    call = engine.router.calls.get(incident.call_id) if incident.call_id else None
+    if decision.get("route") == "dispatch" and call is not None and call.answered_at is not None:
+        try:
+            record = engine.dispatcher.dispatch(incident.call_id, category=changes["category"])
+            result["dispatch"] = {"started": True, "how": record.how}
+        except DispatchError as exc:  # classified all the same: the call-taker dispatches by hand
+            result["dispatch"] = {"started": False, "error": str(exc)}
+    return _json(result)
