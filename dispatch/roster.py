@@ -30,12 +30,17 @@ DAY_MINUTES = 24 * 60
 DAY_SECONDS = 86400.0
 
 
-def local_second(when: float, tz: ZoneInfo) -> float:
-    """Seconds after local midnight at epoch `when` in zone `tz`."""
+def utc_offset(when: float, tz: ZoneInfo) -> float:
+    """Seconds to add to epoch `when` for local wall-clock time in `tz`."""
     # the offset of the whole second: a DST change happens on one, and an int is not rounded
     offset = datetime.fromtimestamp(math.floor(when), tz).utcoffset()
     assert offset is not None  # a ZoneInfo always has one
-    return (when + offset.total_seconds()) % DAY_SECONDS
+    return offset.total_seconds()
+
+
+def local_second(when: float, tz: ZoneInfo) -> float:
+    """Seconds after local midnight at epoch `when` in zone `tz`."""
+    return (when + utc_offset(when, tz)) % DAY_SECONDS
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,7 +197,9 @@ class DutyTable:
 
     def mask(self, when: float) -> tuple[npt.NDArray[np.bool_], float]:
         """(on duty per officer position at `when`, the instant until which it holds)."""
-        second = local_second(when, self._roster.tz)
+        offset = utc_offset(when, self._roster.tz)
+        local = when + offset
+        second = local % DAY_SECONDS
         on = np.zeros(self._size, dtype=np.bool_)
         start, end = self._daily_start, self._daily_end
         covers = np.where(
@@ -203,7 +210,9 @@ class DutyTable:
         on[self._daily_at[covers]] = True
         dated = (self._dated_start <= when) & (when < self._dated_end)
         on[self._dated_at[dated]] = True
-        until = when - second % 60.0 + 60.0  # daily shifts change on whole local minutes
+        # daily shifts change on whole local minutes; computed from the whole minute (not
+        # when + the rest of it) so float rounding can never put it past the change
+        until = (math.floor(local / 60.0) + 1.0) * 60.0 - offset
         later = self._bounds[self._bounds > when]
         if len(later):
             until = min(until, float(later.min()))

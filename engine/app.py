@@ -35,7 +35,9 @@ from engine.dispatcher import Dispatcher
 from engine.errors import ConfigError
 from engine.http import build_app
 from engine.incidents import IncidentRouter, IncidentService
+from engine.push import InProcessRelay
 from engine.settings import Settings, expand_seats, resolve
+from incidents.relay import OutboxRelay
 from incidents.rules import load_rules
 from incidents.store import Incident, open_store
 from metrics.registry import Metrics
@@ -104,6 +106,26 @@ class Engine:
         inc = settings.incidents
         self.router_rules = IncidentRouter(load_rules(resolve(settings, inc.rules)))
         self.store = open_store(inc.store or f"sqlite:///{self.run_dir / 'incidents.db'}")
+        self.push_bus = Events()
+        self.relay: InProcessRelay | OutboxRelay
+        if inc.mqtt_host:
+            self.relay = OutboxRelay(
+                self.store,
+                host=inc.mqtt_host,
+                port=inc.mqtt_port,
+                prefix=inc.mqtt_prefix,
+                city=inc.city_code,
+                major_severity=inc.major_severity,
+                client_id=f"hotline110-{inc.city_code}-push",
+            )
+        else:
+            self.relay = InProcessRelay(
+                self.store,
+                self.push_bus,
+                prefix=inc.mqtt_prefix,
+                city=inc.city_code,
+                major_severity=inc.major_severity,
+            )
         self.incidents = IncidentService(
             self.store,
             city=inc.city_code,
@@ -112,6 +134,7 @@ class Engine:
             areas=city.areas,
             events=self.events,
             alerts=self.alerts,
+            wake_relay=self.relay.wake,
         )
         self.position_feed: PositionFeed | None = None
         if settings.dispatch.mqtt_host:
@@ -192,6 +215,7 @@ class Engine:
             group.create_task(self.pool.run())
             group.create_task(self._watch_phones())
             group.create_task(self.incidents.run())
+            group.create_task(self.relay.run())
             if self.position_feed is not None:
                 group.create_task(self.position_feed.run())
 

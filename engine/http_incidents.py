@@ -29,6 +29,8 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/incidents/{number}", one)
     app.router.add_post("/api/incidents/{number}/notes", note)
     app.router.add_post("/api/incidents/{number}/classify", classify)
+    app.router.add_get("/api/push", pushed)
+    app.router.add_get("/api/outbox/dead-letters", dead_letters)
 
 
 def _engine(request: web.Request) -> Engine:
@@ -181,3 +183,22 @@ async def classify(request: web.Request) -> web.Response:
         except DispatchError as exc:  # classified all the same: the call-taker dispatches by hand
             result["dispatch"] = {"started": False, "error": str(exc)}
     return _json(result)
+
+
+async def pushed(request: web.Request) -> web.Response:
+    """The incident push as relayed in-process (no broker configured): topic and message."""
+    from engine.http import _json
+
+    try:
+        since = int(request.query.get("since", "0"))
+    except ValueError:
+        raise web.HTTPBadRequest(reason="since must be an integer") from None
+    return _json(_engine(request).push_bus.since(since))
+
+
+async def dead_letters(request: web.Request) -> web.Response:
+    """Outbox rows that could not be delivered and were set aside."""
+    from engine.http import _json
+
+    rows = await _engine(request).incidents.store.dead_letters(200)
+    return _json([dataclasses.asdict(row) for row in rows])

@@ -89,9 +89,7 @@ def message(row: Row, *, city: str = "") -> dict[str, Any]:
     }
 
 
-def topics(
-    prefix: str, city: str, row: Row, *, major_severity: int = MAJOR_SEVERITY
-) -> list[str]:
+def topics(prefix: str, city: str, row: Row, *, major_severity: int = MAJOR_SEVERITY) -> list[str]:
     """The topics one row is published to: its station's, and the command topic if major."""
     incident = _part(row.payload, "incident")
     number, kind = segment(row.number), segment(row.kind)
@@ -120,10 +118,10 @@ def segment(value: object) -> str:
     return text or UNKNOWN
 
 
-def timestamp(epoch: float) -> str:
+def timestamp(epoch: object) -> str:
     """ISO 8601 UTC with milliseconds, as EIDO writes its time stamps ('...T18:40:04.337Z')."""
     try:
-        when = datetime.fromtimestamp(float(epoch), UTC)
+        when = datetime.fromtimestamp(float(epoch), UTC)  # type: ignore[arg-type]
     except (TypeError, ValueError, OverflowError, OSError):
         return ""
     return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
@@ -243,15 +241,13 @@ def _list(value: object) -> list[Any]:
 
 
 def _number(value: object) -> bool:
-    return (
-        isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-    )
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _int(value: object) -> int | None:
     if isinstance(value, bool):
         return None
     try:
-        return int(value)  # type: ignore[call-overload]
+        return int(value)  # type: ignore[call-overload,no-any-return]
     except (TypeError, ValueError, OverflowError):
         return None

@@ -20,6 +20,7 @@ from engine.settings import (
     DispatchSettings,
     FrontSettings,
     HttpSettings,
+    IncidentSettings,
     PoolSettings,
     RecordingSettings,
     SeatSettings,
@@ -46,6 +47,7 @@ def settings_for(
     front: dict[str, Any] | None = None,
     dispatch: dict[str, Any] | None = None,
     recording: dict[str, Any] | None = None,
+    incidents: dict[str, Any] | None = None,
 ) -> Settings:
     """Embedded defaults on this test's ports, with `seats` = [(seat_id, contact)]."""
     return Settings(
@@ -66,6 +68,7 @@ def settings_for(
         http=HttpSettings(port=ports.http),
         dispatch=DispatchSettings(**(dispatch or {})),
         recording=RecordingSettings(**(recording or {})),
+        incidents=IncidentSettings(**(incidents or {})),
         seats=tuple(
             SeatSettings(id=seat_id, contact=contact, agent=f"agent-{seat_id}", ready=ready)
             for seat_id, contact in seats

@@ -316,8 +316,10 @@ def test_duty_table_agrees_with_on_duty(
         mask, until = table.mask(when)
         assert mask.tolist() == [roster.on_duty(who, when) for who in "abc"]
         assert until > when
-        for probe in (when + (until - when) / 2, math.nextafter(until, when)):
-            assert table.mask(max(probe, when))[0].tolist() == mask.tolist()  # until `until`
+        before = math.nextafter(until, when)  # the last instant before `until`
+        for probe in (when + (until - when) / 2, before):
+            # (a midpoint of a sub-ulp span can round up to `until` itself: clamp it)
+            assert table.mask(min(max(probe, when), before))[0].tolist() == mask.tolist()
 
 
 # -- the vectorised ranking equals the loop ---------------------------------------------------
