@@ -37,6 +37,7 @@ from engine.http import build_app
 from engine.incidents import IncidentRouter, IncidentService
 from engine.push import InProcessRelay
 from engine.settings import Settings, expand_seats, resolve
+from engine.webhooks import WebhookRelay
 from incidents.relay import OutboxRelay
 from incidents.rules import load_rules
 from incidents.store import Incident, open_store
@@ -134,7 +135,19 @@ class Engine:
             areas=city.areas,
             events=self.events,
             alerts=self.alerts,
-            wake_relay=self.relay.wake,
+            wake_relay=self._wake_relays,
+        )
+        webhooks = dict(inc.webhooks)
+        rules = self.router_rules.rules
+        if rules.webhook_url and "12345" not in webhooks:
+            webhooks["12345"] = rules.webhook_url
+        self.webhooks = WebhookRelay(
+            self.store,
+            webhooks,
+            city=inc.city_code,
+            alerts=self.alerts,
+            on_receipt=self.incidents.receipt,
+            max_attempts=inc.webhook_attempts,
         )
         self.position_feed: PositionFeed | None = None
         if settings.dispatch.mqtt_host:
@@ -167,6 +180,10 @@ class Engine:
     def _on_position_rejected(self, topic: str, reason: str) -> None:
         self.metrics.officer_positions.labels("mqtt", "rejected").inc()
         log.warning("position on %s rejected: %s", topic, reason)
+
+    def _wake_relays(self) -> None:
+        self.relay.wake()
+        self.webhooks.wake()
 
     def route(self, incident: Incident, changes: dict[str, Any]) -> dict[str, Any]:
         """Where a classified incident goes (the routing rules), as a JSON-able decision."""
@@ -216,6 +233,7 @@ class Engine:
             group.create_task(self._watch_phones())
             group.create_task(self.incidents.run())
             group.create_task(self.relay.run())
+            group.create_task(self.webhooks.run())
             if self.position_feed is not None:
                 group.create_task(self.position_feed.run())
 

@@ -172,9 +172,24 @@ async def classify(request: web.Request) -> web.Response:
     incident = await engine.incidents.store.get(number)
     if incident is None:
         raise web.HTTPNotFound(reason=f"no incident {number!r}")
+    fraud: dict[str, Any] = {"caller": incident.caller}
+    for key in ("numbers", "accounts"):
+        values = body.get(key, [])
+        if not (
+            isinstance(values, list)
+            and len(values) <= 50
+            and all(isinstance(v, str) and 0 < len(v) <= 64 for v in values)
+        ):
+            raise web.HTTPBadRequest(reason=f"'{key}' must be a list of at most 50 short strings")
+        fraud[key] = values
     decision = engine.route(incident, changes)
-    event = await engine.incidents.classify(number, actor, changes, decision)
-    result: dict[str, Any] = {"event": event_view(event), "decision": decision, "dispatch": None}
+    events = await engine.incidents.classify(number, actor, changes, decision, fraud)
+    result: dict[str, Any] = {
+        "event": event_view(events[0]),
+        "sent": [event_view(e) for e in events[1:]],
+        "decision": decision,
+        "dispatch": None,
+    }
     call = engine.router.calls.get(incident.call_id) if incident.call_id else None
     if decision.get("route") == "dispatch" and call is not None and call.answered_at is not None:
         try:

@@ -288,12 +288,60 @@ class IncidentService:
         return event
 
     async def classify(
-        self, number: str, actor: str, changes: dict[str, Any], decision: dict[str, Any]
-    ) -> IncidentEvent:
+        self,
+        number: str,
+        actor: str,
+        changes: dict[str, Any],
+        decision: dict[str, Any],
+        fraud: dict[str, Any] | None = None,
+    ) -> list[IncidentEvent]:
+        """File the classification with its routing decision, then what the decision sends
+        out: the anti-fraud centre's push (R9), the 12345 ticket (R10)."""
         patch = {**changes, "status": "classified"}
         data = {**changes, "decision": decision}
+        now = self.wall()
+        events: list[IncidentEvent] = [
+            await self._now(
+                lambda: self.store.append(number, "classified", actor, now, data, patch=patch)
+            )
+        ]
+        routes = {decision.get("route"), *decision.get("also", ())}
+        if "anti-fraud" in routes:
+            push = {
+                **(fraud or {}),
+                "push_topic": decision.get("push_topic") or "",
+                "bridge_uri": decision.get("bridge_uri") or "",
+                "major": True,  # money moves in minutes: every level sees it at once
+            }
+            events.append(
+                await self._now(
+                    lambda: self.store.append(number, "anti-fraud-push", actor, now, push)
+                )
+            )
+        if "12345" in routes:
+            ticket = {
+                "transfer_uri": decision.get("transfer_uri") or "",
+                "webhook_url": decision.get("webhook_url") or "",
+            }
+            events.append(
+                await self._now(
+                    lambda: self.store.append(
+                        number,
+                        "ticket-12345",
+                        actor,
+                        now,
+                        ticket,
+                        targets=("mqtt", "webhook:12345"),
+                    )
+                )
+            )
+        return events
+
+    async def receipt(self, number: str, agency: str, receipt: str) -> IncidentEvent:
+        """An agency acknowledged what it was sent (the 12345 hotline's ticket number)."""
+        data = {"agency": agency, "receipt": receipt}
         event: IncidentEvent = await self._now(
-            lambda: self.store.append(number, "classified", actor, self.wall(), data, patch=patch)
+            lambda: self.store.append(number, "receipt", f"agency:{agency}", self.wall(), data)
         )
         return event
 

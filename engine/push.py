@@ -39,7 +39,7 @@ class InProcessRelay:
         while True:
             self._wake.clear()
             try:
-                rows = await self.store.outbox_pending(BATCH)
+                rows = await self.store.outbox_pending(BATCH, target="mqtt")
                 for row in rows:
                     message = eido.message(row, city=self.city)
                     for topic in eido.topics(

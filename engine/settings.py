@@ -241,6 +241,15 @@ class IncidentSettings:
     major_severity: int = field(
         default=4, metadata=_doc("Incidents this severe also go to the city command topic.")
     )
+    webhooks: dict[str, str] = field(
+        default_factory=dict,
+        metadata=_doc(
+            "Agency -> URL that incident events for it are POSTed to (12345: the rules')."
+        ),
+    )
+    webhook_attempts: int = field(
+        default=8, metadata=_doc("Failed deliveries before a webhook event is a dead letter.")
+    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

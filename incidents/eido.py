@@ -97,6 +97,9 @@ def topics(prefix: str, city: str, row: Row, *, major_severity: int = MAJOR_SEVE
     found = [f"{prefix}/{segment(city)}/{county}/{station}/incidents/{number}/{kind}"]
     if is_major(row, major_severity=major_severity):
         found.append(f"{prefix}/{segment(city)}/command/incidents/{number}/{kind}")
+    extra = _part(_part(row.payload, "event"), "data").get("push_topic")
+    if isinstance(extra, str) and extra and not set(extra) & {"+", "#", "\0"}:
+        found.append(extra)  # an agency's own intake topic (the anti-fraud centre's)
     return found
 
 

@@ -260,3 +260,18 @@ def test_encode_turns_nan_into_null_and_refuses_objects() -> None:
     }
     with pytest.raises(TypeError):
         encode({"a": object()})
+
+
+def test_an_agency_push_topic_is_added_and_never_a_wildcard() -> None:
+    data = {"push_topic": "hotline110/anti-fraud/cases", "major": True, "accounts": ["6222"]}
+    assert eido.topics(
+        "hotline110", "BJ", row(snapshot(severity=1), kind="anti-fraud-push", data=data)
+    ) == [
+        "hotline110/BJ/dongcheng/dongcheng-3/incidents/BJ-20250301-000042/anti-fraud-push",
+        "hotline110/BJ/command/incidents/BJ-20250301-000042/anti-fraud-push",
+        "hotline110/anti-fraud/cases",
+    ]
+    bad = {"push_topic": "hotline110/#"}
+    assert eido.topics("hotline110", "BJ", row(snapshot(severity=1), data=bad)) == [
+        "hotline110/BJ/dongcheng/dongcheng-3/incidents/BJ-20250301-000042/classified"
+    ]
