@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import time
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -31,6 +32,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/api/incidents/{number}/classify", classify)
     app.router.add_get("/api/push", pushed)
     app.router.add_get("/api/outbox/dead-letters", dead_letters)
+    app.router.add_post("/api/outbox/{id}/requeue", requeue)
 
 
 def _engine(request: web.Request) -> Engine:
@@ -217,3 +219,21 @@ async def dead_letters(request: web.Request) -> web.Response:
 
     rows = await _engine(request).incidents.store.dead_letters(200)
     return _json([dataclasses.asdict(row) for row in rows])
+
+
+async def requeue(request: web.Request) -> web.Response:
+    """Put a dead letter back in line (after the agency's intake is fixed)."""
+    from engine.http import _json
+
+    try:
+        row_id = int(request.match_info["id"])
+    except ValueError:
+        raise web.HTTPBadRequest(reason="the outbox id is an integer") from None
+    engine = _engine(request)
+    store = engine.incidents.store
+    if not any(row.id == row_id for row in await store.dead_letters(1000)):
+        raise web.HTTPNotFound(reason=f"no dead letter {row_id}")
+    await store.outbox_requeue([row_id], time.time())
+    engine.webhooks.wake()
+    engine.relay.wake()
+    return _json({"requeued": row_id}, status=202)
