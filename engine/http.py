@@ -22,7 +22,7 @@ from acd import events as acd
 from acd.errors import AcdError
 from dispatch.errors import DispatchError
 from dispatch.roster import Shift
-from engine import http_incidents
+from engine import http_incidents, openapi
 from incidents.store import StoreError
 
 if TYPE_CHECKING:
@@ -38,6 +38,7 @@ def build_app(engine: Engine) -> web.Application:
     app[ENGINE_KEY] = engine
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/healthz", health)
+    app.router.add_get("/api/openapi.json", openapi.serve)
     app.router.add_get("/api/status", status)
     app.router.add_get("/api/seats", seats)
     app.router.add_get("/api/seats/{seat_id}", seat)
