@@ -167,7 +167,15 @@ class Worker:
         self.numbers[seat] += 1
         number = call.number = self.numbers[seat]
         self.calls[seat] = _SeatCall(call=call, number=number)
-        self.emit(seat, "incoming", number=number, call_id=call.getInfo().callIdString)
+        call_info = [
+            line.split(":", 1)[1].strip()
+            for line in prm.rdata.wholeMsg.splitlines()
+            if line.lower().startswith("call-info:")
+        ]
+        self.emit(
+            seat, "incoming", number=number, call_id=call.getInfo().callIdString,
+            call_info=call_info,
+        )  # fmt: skip
         self._answer(call, 180)
         if behaviour.answer == "auto":
             low, high = behaviour.delay

@@ -42,6 +42,7 @@ from incidents.relay import OutboxRelay
 from incidents.rules import load_rules
 from incidents.store import Incident, open_store
 from metrics.registry import Metrics
+from sip import messages as msg
 from sip import slots as sl
 from sip.front import Front, RpcError
 from sip.pool import Pool
@@ -136,6 +137,12 @@ class Engine:
             events=self.events,
             alerts=self.alerts,
             wake_relay=self._wake_relays,
+            on_opened=lambda call_id, incident: self.pool.send(
+                call_id,
+                msg.IncidentOpened(
+                    number=incident.number, incident_uid=incident.ng911_incident_uid
+                ),
+            ),
         )
         webhooks = dict(inc.webhooks)
         rules = self.router_rules.rules

@@ -48,8 +48,10 @@ class IncidentService:
         events: Events,
         alerts: Alerts,
         wake_relay: Callable[[], None] = lambda: None,
+        on_opened: Callable[[str, Incident], object] = lambda call_id, incident: None,
         wall: Callable[[], float] = time.time,
     ) -> None:
+        self.on_opened = on_opened
         self.store = store
         self.city = nb.check_city(city)
         self.domain = nb.check_domain(domain)
@@ -173,6 +175,7 @@ class IncidentService:
         async def create() -> Incident:
             incident = await self._create(new)
             self._remember(event.call_id, incident.number)
+            self.on_opened(event.call_id, incident)
             return incident
 
         self._later(create)

@@ -478,6 +478,16 @@ class HoldCaller(Message):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class IncidentOpened(Message):
+    """The call's incident exists: legs placed from now on carry its NG911 identifier."""
+
+    number: str
+    """The incident number."""
+    incident_uid: str
+    """urn:emergency:uid:incidentid:... (NENA i3), sent in Call-Info."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Stop(Message):
     """Shut down (idle member no longer needed, or engine exit): hang up and exit."""
 
@@ -520,6 +530,7 @@ ENGINE_COMMANDS: Final = (
     RejoinSeat,
     MuteSeat,
     HoldCaller,
+    IncidentOpened,
     Stop,
 )
 _BY_NAME: Final[dict[str, type[Message]]] = {

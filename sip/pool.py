@@ -261,6 +261,7 @@ class Pool:
             seat_media_timeout=pool.seat_media_timeout,
             recordings_dir=self.recordings_dir,
             hold_announcement=self.hold_announcement,
+            ng911_domain=self.settings.incidents.domain,
         )
         self._members[action.member_id] = _Member(member_id=action.member_id, slot=action.slot)
         self._spawn_times[action.member_id] = time.monotonic()

@@ -30,6 +30,7 @@ from conference import actions as act
 from conference import bridge as br
 from conference.pjbridge import LegMedia
 from conference.recording import Recording, recording_path
+from incidents.numbering import call_uid
 from sip import admission, headers, wants
 from sip import messages as msg
 from sip.pjendpoint import account_config, start_endpoint
@@ -77,6 +78,8 @@ class MemberSpec:
     """Where call recordings go ('' = calls are not recorded)."""
     hold_announcement: str = ""
     """What a caller on hold hears ('' = the queue announcement)."""
+    ng911_domain: str = ""
+    """Domain of the NG911 call URN sent in Call-Info on every leg placed ('' = none)."""
 
 
 class _Leg(pj.Call):  # type: ignore[misc]
@@ -130,6 +133,7 @@ class UserAgent:
         self._players: dict[str, Any] = {}
         self._recording: Recording | None = None
         self._sip_call_id = ""
+        self._call_info: list[str] = []  # NG911 Call-Info values for the legs we place
         self._stopping = False
         self._finished_at: float | None = None
         self._rx_seen: tuple[str, int, float] | None = None
@@ -294,6 +298,9 @@ class UserAgent:
         self._legs[br.CALLER] = leg
         self.bridge = br.Bridge(self.call_id, record=bool(self.spec.recordings_dir))
         self._sip_call_id = info.sip_call_id
+        if self.spec.ng911_domain:
+            uid = call_uid(info.sip_call_id, self.call_id, self.spec.ng911_domain)
+            self._call_info = [f"<{uid}>;purpose=emergency-CallId"]
         self.ep.audDevManager().setNullDev()  # now the conference bridge needs its clock
         at = received
         if info.front_received_wall is not None:
@@ -419,6 +426,13 @@ class UserAgent:
             actions = self.bridge.mute_seat(command.muted, now)
         elif isinstance(command, msg.HoldCaller):
             actions = self.bridge.hold(command.held, now)
+        elif isinstance(command, msg.IncidentOpened):
+            # NENA i3: the incident's identifier travels with every leg placed from now on
+            self._call_info = [
+                *self._call_info[:1],
+                f"<{command.incident_uid}>;purpose=emergency-IncidentId",
+            ]
+            actions = []
         else:
             actions = [act.Notify(message=msg.MemberFault(message=f"unknown command {command}"))]
         self._execute(actions)
@@ -457,7 +471,12 @@ class UserAgent:
         elif isinstance(action, act.DialLeg):
             outgoing = _Leg(self, action.leg)
             self._legs[action.leg] = outgoing
-            outgoing.makeCall(action.uri, pj.CallOpParam(True))
+            prm = pj.CallOpParam(True)
+            if self._call_info:
+                header = pj.SipHeader()
+                header.hName, header.hValue = "Call-Info", ", ".join(self._call_info)
+                prm.txOption.headers.append(header)
+            outgoing.makeCall(action.uri, prm)
         elif isinstance(action, act.EndLeg):
             ending = self._legs.get(action.leg)
             if ending is not None and self._alive(ending):

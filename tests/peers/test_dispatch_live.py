@@ -216,6 +216,14 @@ async def test_escalation_no_answer_then_rejected_then_answered(
             assert view["dispatch"]["bridged"] == third["name"]
             # the ringing officer who never answered was cancelled, not left ringing
             await officers.wait_event(phones[0], "ended", 5)
+            # NENA i3: the officer's INVITE carries the call's and the incident's identifiers
+            incoming = await officers.wait_event(phones[2], "incoming", 5)
+            status, incident = await http_json(engine, "GET", f"/api/incidents/{view['incident']}")
+            assert status == 200, incident
+            (call_info,) = incoming["call_info"]
+            assert ";purpose=emergency-CallId" in call_info
+            assert f"<{incident['ng911_incident_uid']}>;purpose=emergency-IncidentId" in call_info
+            assert incident["ng911_call_uid"] in call_info
             status, o3 = await http_json(engine, "GET", f"/api/officers/{ids[2]}")
             assert o3["status"] == "dispatched" and o3["assigned_call"] == call_id
             run = await sipp.finish()
