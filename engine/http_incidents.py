@@ -29,6 +29,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/api/incidents", report)
     app.router.add_get("/api/incidents/{number}", one)
     app.router.add_post("/api/incidents/{number}/notes", note)
+    app.router.add_post("/api/incidents/{number}/location", locate)
     app.router.add_post("/api/incidents/{number}/classify", classify)
     app.router.add_get("/api/push", pushed)
     app.router.add_get("/api/outbox/dead-letters", dead_letters)
@@ -153,6 +154,19 @@ async def note(request: web.Request) -> web.Response:
     text = _string(body, "text", MAX_TEXT, required=True)
     actor = _string(body, "actor") or "rest"
     event = await _engine(request).incidents.note(request.match_info["number"], actor, text)
+    return _json(event_view(event), status=201)
+
+
+async def locate(request: web.Request) -> web.Response:
+    """The call-taker types where the caller is."""
+    from engine.http import _body, _json
+
+    body = await _body(request)
+    location = _location(body)
+    if location is None:
+        raise web.HTTPBadRequest(reason="'lat' and 'lon' are required")
+    actor = _string(body, "actor") or "rest"
+    event = await _engine(request).incidents.locate(request.match_info["number"], actor, location)
     return _json(event_view(event), status=201)
 
 

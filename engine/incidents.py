@@ -284,6 +284,17 @@ class IncidentService:
         incident: Incident = await self._now(lambda: self._create(new))
         return incident
 
+    async def locate(self, number: str, actor: str, location: dict[str, Any]) -> IncidentEvent:
+        """A location typed by the call-taker (the caller said where): resolved to grid,
+        station and county, replacing what the INVITE said (which stays in the audit trail)."""
+        place, error = self._place(location, "")
+        patch = {"location": place, "location_error": error}
+        data = {"location": place, "error": error}
+        event: IncidentEvent = await self._now(
+            lambda: self.store.append(number, "location", actor, self.wall(), data, patch=patch)
+        )
+        return event
+
     async def note(self, number: str, actor: str, text: str) -> IncidentEvent:
         event: IncidentEvent = await self._now(
             lambda: self.store.append(number, "note", actor, self.wall(), {"text": text})

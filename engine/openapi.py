@@ -347,6 +347,15 @@ PATHS: dict[str, Any] = {
             ),
         ),
     },
+    "/api/incidents/{number}/location": {
+        "post": _op(
+            "locate", "incidents",
+            "the call-taker types where the caller is (resolved to grid, station, county)",
+            _ref("IncidentEvent"), status=201, errors=(400, 404), params=(_path("Number"),),
+            body_required=True,
+            body=_obj({"lat": _LAT, "lon": _LON, "actor": _text(default="rest")}, ["lat", "lon"]),
+        ),
+    },
     "/api/incidents/{number}/classify": {
         "post": _op(
             "classify", "incidents",

@@ -136,6 +136,18 @@ async def test_bad_location_keeps_the_incident_as_unknown_and_notes_why(
         ).json()
         assert incident["location"] == "unknown", incident
         assert why in incident["location_error"]
+    # the call-taker types where the caller is: the incident is located after all
+    number = engine.incidents.by_call["c2"]
+    lat, lon = STATION_POINT
+    reply = await client.post(
+        f"/api/incidents/{number}/location", json={"lat": lat, "lon": lon, "actor": "a1"}
+    )
+    assert reply.status == 201, await reply.text()
+    incident = await (await client.get(f"/api/incidents/{number}")).json()
+    assert incident["location"]["lat"] == lat and incident["station"] is not None
+    assert incident["location_error"] == ""
+    assert [e["kind"] for e in incident["events"]][-1] == "location"
+    assert (await client.post(f"/api/incidents/{number}/location", json={"lat": 1})).status == 400
 
 
 async def test_walk_in_reports_tips_queries_and_bad_bodies(
