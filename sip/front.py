@@ -247,8 +247,11 @@ class Front:
         """BYE both ends of every dialog the front tracks with this Call-ID; how many."""
         try:
             found = await self.call("dlg.dlg_list", sip_call_id)
-        except RpcError:
-            return 0  # no such dialog (it never got past the front, or has ended)
+        except RpcError as exc:
+            # no such dialog (it never got past the front, or has ended): said, since a caller
+            # left without a BYE is the worst outcome of a lost member
+            log.warning("front: no dialog to end for Call-ID %s (%s)", sip_call_id, exc)
+            return 0
         dialogs = found if isinstance(found, list) else [found] if found else []
         for dialog in dialogs:
             await self.call("dlg.end_dlg", dialog["h_entry"], dialog["h_id"])
