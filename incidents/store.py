@@ -16,6 +16,7 @@ concurrent creators, so two writers never get the same sequence, across processe
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 import json
 import time
@@ -467,20 +468,23 @@ def outbox_set_tx(sql: str, params: tuple[Any, ...], ids: Sequence[int]) -> Tx[N
 # ---- the Store API on top of the transactions -----------------------------------------------
 
 
-class SqlStore:
-    """Serves the Store API by running the transactions above; a backend supplies `_run`."""
+class SqlStore(abc.ABC):
+    """Serves the Store API by running the transactions above; a backend supplies `open`,
+    `close` and `_run`."""
 
     id_column = ""  # the dialect's auto-increment primary key for migrations' @ID@
 
+    @abc.abstractmethod
     async def open(self) -> None:
-        raise NotImplementedError
+        """Connect and run pending migrations."""
 
+    @abc.abstractmethod
     async def close(self) -> None:
-        raise NotImplementedError
+        """Release connections."""
 
+    @abc.abstractmethod
     async def _run(self, tx: Tx[T], *, write: bool) -> T:
         """Run `tx` in one transaction, committed (durably) before this returns."""
-        raise NotImplementedError
 
     async def __aenter__(self) -> SqlStore:
         await self.open()
