@@ -45,7 +45,6 @@ import os
 import socket
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -60,7 +59,7 @@ from bench.flood import busy_port, machine, machine_busy
 from incidents.relay import OutboxRelay
 from incidents.store import NewIncident, SqlStore, open_store
 from tests.peers.mosquitto import Mosquitto
-from tests.peers.postgres import BIN, Postgres
+from tests.peers.postgres import Postgres
 
 CITY = "BJ"
 DAY = "20261129"
@@ -341,34 +340,10 @@ class Bench:
 
 
 class DurablePostgres(Postgres):
-    """The tests' throwaway cluster, started with the production durability settings."""
+    """The tests' throwaway cluster with the production durability settings (fsync on)."""
 
-    def start(self) -> None:
-        self.dir = Path(tempfile.mkdtemp(prefix="hotline110-bench-pg-"))
-        os.chown(self.dir, self._uid, self._gid)
-        data = self.dir / "data"
-        subprocess.run(
-            [str(BIN / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust", "-E", "UTF8",
-             "--no-instructions"],
-            capture_output=True, preexec_fn=self._as_postgres, cwd=self.dir, check=True,
-        )  # fmt: skip
-        with self.log_path.open("ab") as log:
-            os.chown(self.log_path, self._uid, self._gid)
-            self._process = subprocess.Popen(
-                [str(BIN / "postgres"), "-D", str(data), "-p", str(self.port),
-                 "-c", f"listen_addresses={self.host}", "-c", "unix_socket_directories=",
-                 "-c", "fsync=on", "-c", "full_page_writes=on", "-c", "synchronous_commit=on",
-                 "-c", "max_connections=50"],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=log, cwd=self.dir,
-                preexec_fn=self._as_postgres,
-            )  # fmt: skip
-        deadline = time.monotonic() + self.ready_timeout
-        while "ready to accept connections" not in self.log_text() or not self._accepts():
-            if self._process.poll() is not None or time.monotonic() > deadline:
-                text = self.log_text()
-                self.stop()
-                raise RuntimeError(f"postgres did not start on {self.port}:\n{text}")
-            time.sleep(0.05)
+    def __init__(self, port: int) -> None:
+        super().__init__(port, durable=True)
 
     async def settings(self) -> str:
         conn = await asyncpg.connect(self.url())

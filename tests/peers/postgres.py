@@ -36,8 +36,11 @@ def available() -> bool:
 class Postgres:
     """One cluster on 127.0.0.1:`port`; sync start/stop so a session fixture can own it."""
 
-    def __init__(self, port: int, *, ready_timeout: float = 20.0) -> None:
+    def __init__(self, port: int, *, ready_timeout: float = 20.0, durable: bool = False) -> None:
         self.host = "127.0.0.1"
+        self.durable = durable
+        """True: fsync, full-page writes and synchronous commit on, as in production (the
+        benchmarks); False: off, for fast tests."""
         self.port = port
         self.ready_timeout = ready_timeout
         self.dir: Path | None = None
@@ -58,6 +61,11 @@ class Postgres:
             return self.log_path.read_text(errors="replace")
         return ""
 
+    def _durability(self) -> list[str]:
+        value = "on" if self.durable else "off"
+        names = ("fsync", "full_page_writes", "synchronous_commit")
+        return [arg for name in names for arg in ("-c", f"{name}={value}")]
+
     def _as_postgres(self) -> None:
         # Runs in the child before exec. Drop root first: changing the uid clears the
         # parent-death signal (prctl(2)), so it is set afterwards.
@@ -74,7 +82,7 @@ class Postgres:
         data = self.dir / "data"
         initdb = subprocess.run(
             [str(BIN / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust",
-             "-E", "UTF8", "--no-sync", "--no-instructions"],
+             "-E", "UTF8", *([] if self.durable else ["--no-sync"]), "--no-instructions"],
             capture_output=True, preexec_fn=self._as_postgres, cwd=self.dir, check=False,
         )  # fmt: skip
         if initdb.returncode != 0:
@@ -84,8 +92,7 @@ class Postgres:
             self._process = subprocess.Popen(
                 [str(BIN / "postgres"), "-D", str(data), "-p", str(self.port),
                  "-c", f"listen_addresses={self.host}", "-c", "unix_socket_directories=",
-                 "-c", "fsync=off", "-c", "full_page_writes=off", "-c", "max_connections=200",
-                 "-c", "shared_buffers=32MB"],
+                 *self._durability(), "-c", "max_connections=200", "-c", "shared_buffers=32MB"],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=log, cwd=self.dir,
                 preexec_fn=self._as_postgres,
             )  # fmt: skip
