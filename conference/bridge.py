@@ -3,13 +3,16 @@
 Theory of operation
 -------------------
 A pool member owns exactly one call: the caller leg (the trunk INVITE), the legs it places
-to seats, and the officer leg of a dispatch. `Bridge` is the pure model of that call. Two kinds
-of input drive it, and each returns the list of actions (`conference.actions`) to carry out:
+to seats, and the guests the engine dials in: the officer leg of a dispatch and an agency's desk
+(the anti-fraud centre's, or the 12345 hotline's for a transfer). `Bridge` is the pure model of
+that call. Two kinds of input drive it, and each returns the list of actions
+(`conference.actions`) to carry out:
 
 * leg facts from pjsua2, delivered by the member's shell: `leg_ringing`, `leg_connected`,
   `leg_media_ready`, `leg_ended`;
 * the engine's commands: `ring`, `cancel`, `announce`, `connect`, `hang_up`, and for the
-  dispatch `dial_officer`, `cancel_officer`, `leave_seat`, `rejoin_seat`, `mute_seat`, `hold`.
+  dispatch `dial_officer`, `cancel_officer`, `dial_agency`, `cancel_agency`, `leave_seat`,
+  `rejoin_seat`, `mute_seat`, `hold`.
 
 Audio is one conference: every party present (connected, with media) hears every other one
 directly, with no relay; a muted call-taker is not heard, a held caller hears the hold
@@ -19,8 +22,9 @@ the state after every input, and only its difference with what is already routed
 party from the moment the caller is answered.
 
 What the bridge decides on its own, because it must happen even when the engine is slow: the
-caller hanging up ends every leg; the call-taker hanging up ends the call unless an officer is
-bridged (then it is the call-taker leaving: caller and officer stay); audio is linked only once
+caller hanging up ends every leg; the call-taker hanging up ends the call unless a guest (an
+officer, an agency) is bridged (then it is the call-taker leaving: caller and guests stay); the
+last guest hanging up after the call-taker left ends the call; audio is linked only once
 legs have active media (pjsua2 has no conference port before that); a caller with nobody to
 talk to hears the announcement; the call is over when every leg has ended, and then `finished`
 is set and the member exits.
@@ -61,6 +65,22 @@ def officer_leg(target: str) -> str:
     return f"officer:{target}"
 
 
+def agency_leg(agency: str) -> str:
+    """Leg name of an agency's desk (the anti-fraud centre, the 12345 hotline)."""
+    return f"agency:{agency}"
+
+
+OFFICER, AGENCY = "officer", "agency"
+GUESTS = (OFFICER, AGENCY)
+"""Kinds of guest leg: one of each may be in the conference (with caller and seat: 4 legs)."""
+
+
+def guest_kind(leg_name: str) -> str | None:
+    """'officer' or 'agency' for a guest's leg, None for the caller and seats."""
+    kind = leg_name.split(":", 1)[0]
+    return kind if kind in GUESTS else None
+
+
 def is_officer(leg_name: str) -> bool:
     return leg_name.startswith("officer:")
 
@@ -79,6 +99,8 @@ class _Leg:
     media: bool = False
     ours: bool = False  # we asked for this leg to end: its end is expected, not news
     rejoin: bool = False  # a seat leg placed to bring a call-taker back into the conference
+    waiting: bool = False  # a guest leg to place as soon as an ending leg frees its slot
+    uri: str = ""
 
 
 class Bridge:
@@ -93,8 +115,8 @@ class Bridge:
         self._ringing_sent = False
         self._want_announcement = False
         self._seat: str | None = None  # the seat leg in the conference
-        self._officer: str | None = None  # the officer leg in the conference
-        self._bridged: set[str] = set()  # officer legs whose audio reached the caller
+        self._guests: dict[str, str | None] = dict.fromkeys(GUESTS)  # kind -> leg in conference
+        self._bridged: set[str] = set()  # guest legs whose audio reached the caller
         self._muted = False
         self._held = False
         self._routes: set[tuple[str, str]] = set()
@@ -166,9 +188,9 @@ class Bridge:
         return actions + self._settle_media(now)
 
     def leave_seat(self, now: float) -> list[BridgeAction]:
-        """The call-taker leaves: their leg ends; caller and the bridged officer talk on."""
-        if self._seat is None or self._officer is None or self._caller_gone():
-            why = "leave: needs a call-taker and a bridged officer in the conference"
+        """The call-taker leaves: their leg ends; caller and the bridged guests talk on."""
+        if self._seat is None or not self._any_guest() or self._caller_gone():
+            why = "leave: needs a call-taker and a bridged officer or agency in the conference"
             return [Notify(message=msg.MemberFault(message=why))]
         name, self._seat = self._seat, None
         self.legs[name].ours = True
@@ -215,20 +237,21 @@ class Bridge:
 
     def dial_officer(self, target: str, uri: str, now: float) -> list[BridgeAction]:
         """Call an officer (or duty phone); they join the conference when they answer."""
-        name = officer_leg(target)
-        refusal = self._cannot_dial(name)
-        if not refusal and not self._caller_answered:
-            refusal = "the caller is not answered yet"
-        if not refusal and self._officer is not None:
-            refusal = "an officer is already bridged"
-        if refusal:
-            return [self._officer_failed(name, 0, refusal, now)]
-        self.legs[name] = _Leg(LegState.DIALING)
-        return [DialLeg(leg=name, uri=uri)]
+        return self._dial_guest(officer_leg(target), uri, now)
 
     def cancel_officer(self, target: str, now: float) -> list[BridgeAction]:
         """Stop ringing an officer (no answer in time), or take a bridged officer out."""
         return self._withdraw(officer_leg(target))
+
+    # -- engine commands: an agency's desk -------------------------------------------------
+
+    def dial_agency(self, agency: str, uri: str, now: float) -> list[BridgeAction]:
+        """Call an agency's desk; it joins the conference when it answers."""
+        return self._dial_guest(agency_leg(agency), uri, now)
+
+    def cancel_agency(self, agency: str, now: float) -> list[BridgeAction]:
+        """Stop ringing an agency's desk, or take it out of the conference."""
+        return self._withdraw(agency_leg(agency))
 
     def hang_up(self, status: int, reason: str, retry_after: int, now: float) -> list[BridgeAction]:
         """End the call: refuse an unanswered caller, else BYE every leg."""
@@ -255,12 +278,9 @@ class Bridge:
         leg.state = LegState.RINGING
         if leg.ours or leg.rejoin:
             return []
-        party = seat_id_of(leg_name)
-        event: msg.Message
-        if is_officer(leg_name):
-            event = msg.OfficerRinging(call_id=self.call_id, target=party, at=now)
-        else:
-            event = msg.SeatRinging(call_id=self.call_id, seat_id=party, at=now)
+        if guest_kind(leg_name):
+            return [self._guest_event(leg_name, "ringing", now)]
+        event = msg.SeatRinging(call_id=self.call_id, seat_id=seat_id_of(leg_name), at=now)
         return [Notify(message=event)]
 
     def leg_connected(self, leg_name: str, now: float) -> list[BridgeAction]:
@@ -276,14 +296,15 @@ class Bridge:
             # a CANCEL crossed the 200 OK, or the caller left: BYE the late answer
             leg.ours = True
             return [EndLeg(leg=leg_name)]
-        if is_officer(leg_name):
-            if self._officer is not None:  # the engine dials one at a time; a stale race
+        kind = guest_kind(leg_name)
+        if kind:
+            if self._guests[kind] is not None:  # the engine dials one at a time; a stale race
                 leg.ours = True
-                why = "another officer is already bridged"
-                return [EndLeg(leg=leg_name), self._officer_failed(leg_name, 0, why, now)]
-            self._officer = leg_name
-            answered = msg.OfficerAnswered(call_id=self.call_id, target=party, at=now)
-            return [Notify(message=answered), *self._settle_media(now)]
+                why = f"another {kind} is already bridged"
+                failed = self._guest_event(leg_name, "failed", now, 0, why)
+                return [EndLeg(leg=leg_name), failed]
+            self._guests[kind] = leg_name
+            return [self._guest_event(leg_name, "answered", now), *self._settle_media(now)]
         if leg.rejoin:
             if self._seat is not None:
                 leg.ours = True
@@ -318,8 +339,8 @@ class Bridge:
                 self._final_status = 200 if self._caller_answered else (status or 487)
                 self._final_reason = reason
             actions += self._end_others()
-        elif is_officer(leg_name):
-            actions += self._officer_ended(leg_name, leg, was, status, reason, now)
+        elif guest_kind(leg_name):
+            actions += self._guest_ended(leg_name, leg, was, status, reason, now)
         elif leg.ours:
             pass
         elif leg_name == self._seat and status >= 400 and not self._ended_by:
@@ -341,7 +362,8 @@ class Bridge:
             if was is LegState.CONNECTED:
                 reason = reason or "seat leg ended before it was connected"
             actions.append(self._seat_failed(seat_id_of(leg_name), status, reason, now))
-        return actions + self._settle_media(now) + self._check_finished(now)
+        actions += self._settle_media(now) + self._check_finished(now)
+        return actions + self._place_waiting()
 
     # -- views ---------------------------------------------------------------------------
 
@@ -353,7 +375,12 @@ class Bridge:
     @property
     def bridged_officer(self) -> str | None:
         """Leg name of the officer in the conference, if any."""
-        return self._officer
+        return self._guests[OFFICER]
+
+    @property
+    def bridged_agency(self) -> str | None:
+        """Leg name of the agency's desk in the conference, if any."""
+        return self._guests[AGENCY]
 
     @property
     def routes(self) -> frozenset[tuple[str, str]]:
@@ -365,20 +392,66 @@ class Bridge:
     def _caller_gone(self) -> bool:
         return self.legs[CALLER].state is LegState.ENDED
 
-    def _cannot_dial(self, name: str) -> str:
+    def _any_guest(self) -> bool:
+        return any(self._guests.values())
+
+    def _dial_guest(self, name: str, uri: str, now: float) -> list[BridgeAction]:
+        kind = guest_kind(name)
+        refusal = self._cannot_dial(name, may_wait=True)
+        if not refusal and not self._caller_answered:
+            refusal = "the caller is not answered yet"
+        if not refusal and kind and self._guests[kind] is not None:
+            refusal = f"{'an agency' if kind == AGENCY else 'an officer'} is already bridged"
+        if refusal:
+            return [self._guest_event(name, "failed", now, 0, refusal)]
+        full = self._live() >= MAX_LEGS
+        leg = self.legs[name] = _Leg(LegState.DIALING, uri=uri)
+        if full:
+            # the escalation ladder CANCELs one officer and calls the next at once; with a
+            # desk in the call the CANCELled leg still holds the 4th slot until its 487
+            leg.waiting = True
+            return []
+        return [DialLeg(leg=name, uri=uri)]
+
+    def _live(self) -> int:
+        """Legs that hold one of pjsua2's MAX_LEGS slots."""
+        return sum(
+            1 for leg in self.legs.values() if leg.state is not LegState.ENDED and not leg.waiting
+        )
+
+    def _place_waiting(self) -> list[BridgeAction]:
+        actions: list[BridgeAction] = []
+        for name, leg in self.legs.items():
+            if leg.waiting and leg.state is not LegState.ENDED and self._live() < MAX_LEGS:
+                leg.waiting = False
+                actions.append(DialLeg(leg=name, uri=leg.uri))
+        return actions
+
+    def _cannot_dial(self, name: str, *, may_wait: bool = False) -> str:
+        """Why a leg cannot be placed now ('' = it can). With `may_wait`, a leg that will
+        have a slot once the legs being ended are gone can (it waits for the slot)."""
         if self._caller_gone() or self._ended_by:
             return "call is ending"
-        live = sum(1 for item in self.legs.values() if item.state is not LegState.ENDED)
         existing = self.legs.get(name)
         if existing is not None and existing.state is not LegState.ENDED:
             return f"{name} already has a leg"
-        if live >= MAX_LEGS:
+        taken = sum(1 for leg in self.legs.values() if leg.state is not LegState.ENDED)
+        if may_wait:
+            taken -= sum(
+                1
+                for leg in self.legs.values()
+                if leg.state is not LegState.ENDED and leg.ours and not leg.waiting
+            )
+        if taken >= MAX_LEGS:
             return f"no free leg for {name} (pjsua2 allows {MAX_LEGS})"
         return ""
 
     def _withdraw(self, name: str) -> list[BridgeAction]:
         leg = self.legs.get(name)
         if leg is None or leg.state is LegState.ENDED or leg.ours:
+            return []
+        if leg.waiting:  # never placed: nothing to CANCEL
+            leg.state = LegState.ENDED
             return []
         leg.ours = True
         return [EndLeg(leg=name)]
@@ -399,7 +472,7 @@ class Bridge:
     def _wanted_routes(self) -> set[tuple[str, str]]:
         parties = [
             name
-            for name in (CALLER, self._seat, self._officer)
+            for name in (CALLER, self._seat, *self._guests.values())
             if name is not None and self._present(name)
         ]
         heard = [p for p in parties if not (p == CALLER and self._held)]
@@ -409,7 +482,7 @@ class Bridge:
         if CALLER in parties:
             if self._held:
                 routes.add((HOLD, CALLER))
-            elif self._want_announcement and self._seat is None and self._officer is None:
+            elif self._want_announcement and self._seat is None and not self._any_guest():
                 routes.add((ANNOUNCEMENT, CALLER))
             if self.record and self._caller_answered:
                 routes.update((p, RECORDER) for p in parties)
@@ -423,11 +496,10 @@ class Bridge:
         ]
         actions += [Route(src=src, dst=dst, on=True) for src, dst in sorted(wanted - self._routes)]
         self._routes = wanted
-        officer = self._officer
-        if officer is not None and officer not in self._bridged and (officer, CALLER) in wanted:
-            self._bridged.add(officer)
-            event = msg.OfficerBridged(call_id=self.call_id, target=seat_id_of(officer), at=now)
-            actions.append(Notify(message=event))
+        for guest in self._guests.values():
+            if guest is not None and guest not in self._bridged and (guest, CALLER) in wanted:
+                self._bridged.add(guest)
+                actions.append(self._guest_event(guest, "bridged", now))
         return actions
 
     def _lose_seat(self, seat_id: str, reason: str, now: float) -> list[BridgeAction]:
@@ -440,11 +512,11 @@ class Bridge:
     def _seat_hung_up(
         self, leg_name: str, status: int, reason: str, now: float
     ) -> list[BridgeAction]:
-        """The call-taker hung up: with an officer bridged that is leaving the conference;
+        """The call-taker hung up: with a guest bridged that is leaving the conference;
         otherwise it ends the call."""
         self._seat = None
         self._muted = False
-        goes_on = self._officer is not None and not self._ended_by and not self._caller_gone()
+        goes_on = self._any_guest() and not self._ended_by and not self._caller_gone()
         left = msg.SeatLeft(
             call_id=self.call_id,
             seat_id=seat_id_of(leg_name),
@@ -463,26 +535,28 @@ class Bridge:
             actions.append(EndLeg(leg=CALLER))
         return actions + self._end_others()
 
-    def _officer_ended(
+    def _guest_ended(
         self, leg_name: str, leg: _Leg, was: LegState, status: int, reason: str, now: float
     ) -> list[BridgeAction]:
-        target = seat_id_of(leg_name)
-        if leg_name != self._officer:
+        kind = guest_kind(leg_name) or OFFICER
+        if leg_name != self._guests[kind]:
             if leg.ours or was is LegState.CONNECTED:
                 return []  # withdrawn by the engine, or a race loser we ended
-            return [self._officer_failed(leg_name, status, reason, now)]
-        self._officer = None
+            return [self._guest_event(leg_name, "failed", now, status, reason)]
+        self._guests[kind] = None
         if leg.ours:
             return []  # taken out by the engine, or ended with the call: nothing new
-        left = msg.OfficerLeft(
-            call_id=self.call_id, target=target, status=status, reason=reason, at=now
-        )
-        actions: list[BridgeAction] = [Notify(message=left)]
-        if self._seat is None and not self._ended_by and not self._caller_gone():
-            # the call-taker had left: nobody is left to talk to the caller. The officer
+        actions: list[BridgeAction] = [self._guest_event(leg_name, "left", now, status, reason)]
+        if (
+            self._seat is None
+            and not self._any_guest()
+            and not self._ended_by
+            and not self._caller_gone()
+        ):
+            # the call-taker had left: nobody is left to talk to the caller. The last guest
             # hanging up closes the call, as the call-taker's hang-up would have.
-            self._ended_by = "officer"
-            self._final_reason = reason or "the officer hung up"
+            self._ended_by = kind
+            self._final_reason = reason or f"the {kind} hung up"
             actions.append(EndLeg(leg=CALLER))
             actions += self._end_others()
         return actions
@@ -491,6 +565,9 @@ class Bridge:
         actions: list[BridgeAction] = []
         for name, leg in self.legs.items():
             if name != CALLER and leg.state is not LegState.ENDED and not leg.ours:
+                if leg.waiting:  # never placed
+                    leg.state = LegState.ENDED
+                    continue
                 leg.ours = True
                 actions.append(EndLeg(leg=name))
         return actions
@@ -501,10 +578,26 @@ class Bridge:
         )
         return Notify(message=event)
 
-    def _officer_failed(self, leg_name: str, status: int, reason: str, now: float) -> Notify:
-        event = msg.OfficerFailed(
-            call_id=self.call_id, target=seat_id_of(leg_name), status=status, reason=reason, at=now
-        )
+    def _guest_event(
+        self, leg_name: str, what: str, now: float, status: int = 0, reason: str = ""
+    ) -> Notify:
+        """The engine's event for a guest leg: Officer* for officers, AgencyLeg for agencies."""
+        party, call = seat_id_of(leg_name), self.call_id
+        if guest_kind(leg_name) == AGENCY:
+            event: msg.Message = msg.AgencyLeg(
+                call_id=call, agency=party, state=what, status=status, reason=reason, at=now
+            )
+        elif what == "failed":
+            event = msg.OfficerFailed(
+                call_id=call, target=party, status=status, reason=reason, at=now
+            )
+        elif what == "left":
+            event = msg.OfficerLeft(
+                call_id=call, target=party, status=status, reason=reason, at=now
+            )
+        else:
+            kinds = {"ringing": msg.OfficerRinging, "answered": msg.OfficerAnswered}
+            event = kinds.get(what, msg.OfficerBridged)(call_id=call, target=party, at=now)
         return Notify(message=event)
 
     def _check_finished(self, now: float) -> list[BridgeAction]:

@@ -28,6 +28,7 @@ from dispatch.city import City, load_city
 from dispatch.errors import CityError, DispatchError
 from dispatch.mqtt_feed import Position, PositionFeed
 from dispatch.plan import DialError
+from engine.agencies import AgencyLinks
 from engine.alerts import Alerts, Events
 from engine.calls import ANSWER_TARGET, CallRouter
 from engine.controls import CallControls
@@ -106,6 +107,9 @@ class Engine:
             raise ConfigError(settings.source, 0, "dispatch.gateway", str(exc)) from None
         self.controls = CallControls(self.router, self.acd, self.pool.send)
         inc = settings.incidents
+        self.agencies = AgencyLinks(
+            self.router, self.pool.send, self.events, self.metrics, inc.agency_ring_timeout
+        )
         self.router_rules = IncidentRouter(load_rules(resolve(settings, inc.rules)))
         self.store = open_store(inc.store or f"sqlite:///{self.run_dir / 'incidents.db'}")
         self.push_bus = Events()
@@ -175,6 +179,7 @@ class Engine:
         self.incidents.on_member_event(event)  # first: the incident opens before anything else
         self.router.on_member_event(event)
         self.dispatcher.on_member_event(event)
+        self.agencies.on_member_event(event)
 
     def _on_position(self, position: Position) -> None:
         try:
@@ -265,6 +270,7 @@ class Engine:
     async def stop(self) -> None:
         self.router.stop()
         self.dispatcher.stop()
+        self.agencies.stop()
         if self._runner is not None:
             await self._runner.cleanup()
         await self.pool.stop()

@@ -70,6 +70,16 @@ class CallRecord:
     rejoined_seat: str = ""
     held: bool = False
     muted: bool = False
+    agencies: list[Any] = field(default_factory=list)
+    """engine.agencies.AgencyLink of every agency desk dialled into the call, in order."""
+
+    @property
+    def guest_in_call(self) -> bool:
+        """An officer or an agency's desk is bridged now: the call-taker may leave."""
+        officer = self.dispatch is not None and self.dispatch.officer_in_call
+        return officer or any(
+            a.bridged_at is not None and a.ended_at is None for a in self.agencies
+        )
 
     def view(self) -> dict[str, object]:
         from engine.dispatcher import dispatch_view  # the dispatcher imports this module
@@ -118,6 +128,7 @@ class CallRecord:
             },
             "offered_wall": round(time.time() - (time.monotonic() - self.offered_at), 3),
             "dispatch": dispatch_view(d, self.offered_at) if d else None,
+            "agencies": [link.view(self.offered_at) for link in self.agencies],
             "recording": self.recording,
             "recording_errors": list(self.recording_errors),
             "alerts": [

@@ -1,9 +1,10 @@
 """Conference controls for the call-taker: leave, rejoin, hold and mute.
 
-Checked here against what the engine knows (the call is active, an officer is bridged before
-the call-taker may leave, the seat is free before it is called back), then sent to the pool
-member that owns the call, which carries them out in its conference. The outcome comes back
-as member events (`SeatLeft(call_goes_on)`, `SeatRejoined`, ...), handled by the router.
+Checked here against what the engine knows (the call is active, an officer or an agency's
+desk is bridged before the call-taker may leave, the seat is free before it is called back),
+then sent to the pool member that owns the call, which carries them out in its conference. The
+outcome comes back as member events (`SeatLeft(call_goes_on)`, `SeatRejoined`, ...), handled
+by the router.
 """
 
 from __future__ import annotations
@@ -38,9 +39,11 @@ class CallControls:
         record = self._active(call_id)
         if record.handed_off and not record.rejoined_seat:
             raise DispatchError("the call-taker has already left this call", 409)
-        d = record.dispatch
-        if d is None or d.officer_bridged_at is None or d.officer_left_at is not None:
-            raise DispatchError("the call-taker can leave only once an officer is bridged", 409)
+        if not record.guest_in_call:
+            raise DispatchError(
+                "the call-taker can leave only once an officer or an agency's desk is bridged",
+                409,
+            )
         self._send(call_id, msg.LeaveSeat())
 
     def rejoin(self, call_id: str, seat_id: str = "") -> str:

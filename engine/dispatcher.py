@@ -63,6 +63,11 @@ class DispatchRecord:
     outcome: str = "calling"
     """calling | bridged | exhausted | withdrawn."""
 
+    @property
+    def officer_in_call(self) -> bool:
+        """An officer is bridged into the call now."""
+        return self.officer_bridged_at is not None and self.officer_left_at is None
+
 
 @dataclass(slots=True)
 class Tally:

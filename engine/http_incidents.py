@@ -206,14 +206,41 @@ async def classify(request: web.Request) -> web.Response:
         "decision": decision,
         "dispatch": None,
     }
-    call = engine.router.calls.get(incident.call_id) if incident.call_id else None
-    if decision.get("route") == "dispatch" and call is not None and call.answered_at is not None:
-        try:
-            record = engine.dispatcher.dispatch(incident.call_id, category=changes["category"])
-            result["dispatch"] = {"started": True, "how": record.how}
-        except DispatchError as exc:  # classified all the same: the call-taker dispatches by hand
-            result["dispatch"] = {"started": False, "error": str(exc)}
+    result.update(_carry_out(engine, incident, decision, changes["category"], actor))
     return _json(result)
+
+
+def _carry_out(
+    engine: Engine, incident: Incident, decision: dict[str, Any], category: str, actor: str
+) -> dict[str, Any]:
+    """What the decision does to a live, answered call: the nearest officer dialled in (police,
+    or fraud with violence), the anti-fraud desk bridged, the caller handed over to 12345.
+    A step that cannot start is reported; the classification stands and the call-taker acts by
+    hand (POST /api/calls/{id}/dispatch, /agencies/{agency})."""
+    done: dict[str, Any] = {"dispatch": None, "agency": None}
+    call = engine.router.calls.get(incident.call_id) if incident.call_id else None
+    if call is None or call.answered_at is None:
+        return done
+    routes = {decision.get("route"), *decision.get("also", ())}
+    if "dispatch" in routes:
+        try:
+            record = engine.dispatcher.dispatch(incident.call_id, category=category)
+            done["dispatch"] = {"started": True, "how": record.how}
+        except DispatchError as exc:
+            done["dispatch"] = {"started": False, "error": str(exc)}
+    desk = None
+    if decision.get("bridge_uri"):
+        desk = ("anti-fraud", str(decision["bridge_uri"]), "bridge")
+    elif decision.get("transfer_uri"):
+        desk = ("12345", str(decision["transfer_uri"]), "transfer")
+    if desk is not None:
+        agency, uri, purpose = desk
+        try:
+            engine.agencies.link(incident.call_id, agency, uri, purpose=purpose, actor=actor)
+            done["agency"] = {"started": True, "agency": agency, "purpose": purpose}
+        except DispatchError as exc:
+            done["agency"] = {"started": False, "agency": agency, "error": str(exc)}
+    return done
 
 
 async def pushed(request: web.Request) -> web.Response:

@@ -244,11 +244,15 @@ class IncidentService:
             event = await bus.get()
             call_id = event.get("call_id")
             topic = str(event.get("topic", ""))
-            if not call_id or not topic.startswith(("dispatch/", "alert/", "officer/")):
+            if not call_id or not topic.startswith(("dispatch/", "alert/", "officer/", "agency/")):
                 continue
             data = {k: v for k, v in event.items() if k not in ("seq", "topic", "at", "call_id")}
             kind = topic.replace("/", "-")
-            patch = {"status": "dispatched"} if topic == "dispatch/started" else None
+            patch = None
+            if topic == "dispatch/started":
+                patch = {"status": "dispatched"}
+            elif topic == "agency/bridged" and event.get("purpose") == "transfer":
+                patch = {"status": "transferred"}  # the 12345 hotline has the caller now
             at = float(event.get("at", self.wall()))
             self._append(str(call_id), kind, "system", at, data, patch)
 

@@ -148,7 +148,7 @@ _INCIDENT = _obj(
         "call_id": {"type": "string"},
         "ng911_call_uid": {"type": "string"},
         "opened_at": {"type": "number"},
-        "status": {"enum": ["open", "classified", "dispatched", "closed"]},
+        "status": {"enum": ["open", "classified", "dispatched", "transferred", "closed"]},
         "location": {
             "oneOf": [{"type": "object"}, {"const": "unknown"}],
             "description": "{lat, lon, radius_m, method, source, grid, ...} or 'unknown'",

@@ -250,6 +250,12 @@ class IncidentSettings:
     webhook_attempts: int = field(
         default=8, metadata=_doc("Failed deliveries before a webhook event is a dead letter.")
     )
+    agency_ring_timeout: float = field(
+        default=30.0,
+        metadata=_doc(
+            "Seconds an agency's desk (anti-fraud, 12345) may ring before it is withdrawn."
+        ),
+    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -455,6 +461,8 @@ def _check(settings: Settings, file: str, text: str) -> None:
         fail(("incidents", "store"), "must start with sqlite:/// or postgresql://")
     if not 1 <= inc.mqtt_port <= 65535:
         fail(("incidents", "mqtt_port"), f"{inc.mqtt_port} is not a port number")
+    if inc.agency_ring_timeout <= 0:
+        fail(("incidents", "agency_ring_timeout"), "must be positive")
     queue_names = [queue.name for queue in settings.acd.queues]
     if not queue_names:
         fail(("acd", "queues"), "at least one queue is needed")

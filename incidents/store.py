@@ -37,7 +37,7 @@ Targets = Sequence[str]
 MQTT: Targets = ("mqtt",)
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-STATUSES = frozenset({"open", "classified", "dispatched", "closed"})
+STATUSES = frozenset({"open", "classified", "dispatched", "transferred", "closed"})
 PATCHABLE = frozenset(
     {"status", "category", "type", "severity", "summary", "location", "location_error"}
     | {"grid", "station", "county"}
@@ -90,7 +90,7 @@ class Incident:
     call_id: str
     ng911_call_uid: str
     opened_at: float
-    status: str  # 'open' | 'classified' | 'dispatched' | 'closed'
+    status: str  # 'open' | 'classified' | 'dispatched' | 'transferred' | 'closed'
     location: dict[str, Any] | None
     location_error: str
     grid: str | None

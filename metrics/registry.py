@@ -250,6 +250,13 @@ class Metrics:
             buckets=BRIDGE_BUCKETS,
             registry=r,
         )
+        self.agency_links = Counter(
+            "hotline110_agency_links",
+            "Agency desks dialled into calls (anti-fraud bridge, 12345 transfer), by agency "
+            "and outcome.",
+            ["agency", "outcome"],
+            registry=r,
+        )
         self.officer_attempts = Counter(
             "hotline110_officer_attempts",
             "Officer and duty-phone calls of the escalation ladder, by outcome.",

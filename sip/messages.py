@@ -245,6 +245,30 @@ class OfficerLeft(Message):
     """When it ended."""
 
 
+AGENCY_STATES: Final = ("ringing", "answered", "bridged", "failed", "left")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgencyLeg(Message):
+    """An agency's desk leg (the anti-fraud centre's, the 12345 hotline's) changed state:
+    'ringing' (180/183), 'answered' (200 OK), 'bridged' (its audio is linked with the
+    caller's), 'failed' (ended before it was answered, or could not be placed), 'left' (it
+    ended after it was bridged: the desk hung up, or the leg broke)."""
+
+    call_id: str
+    """The call."""
+    agency: str
+    """The agency, as the engine named it ('anti-fraud', '12345')."""
+    state: str
+    """One of AGENCY_STATES."""
+    status: int = 0
+    """Final SIP status for 'failed' and 'left' (0 when none came or the leg was not placed)."""
+    reason: str = ""
+    """Reason phrase or local error for 'failed' and 'left'."""
+    at: float
+    """When it happened."""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RecordingDone(Message):
     """The call's recording is closed and complete."""
@@ -447,8 +471,26 @@ class CancelOfficer(Message):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class DialAgency(Message):
+    """Call an agency's desk and join it to the call's conference."""
+
+    agency: str
+    """The engine's name for the agency ('anti-fraud', '12345'); one leg per agency."""
+    uri: str
+    """SIP URI of the desk."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CancelAgency(Message):
+    """Stop ringing (CANCEL) or hang up (BYE) an agency's desk leg."""
+
+    agency: str
+    """The agency."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class LeaveSeat(Message):
-    """The call-taker leaves the conference: their leg ends, caller and officer stay."""
+    """The call-taker leaves the conference: their leg ends, caller and guests stay."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -507,6 +549,7 @@ MEMBER_EVENTS: Final = (
     OfficerBridged,
     OfficerFailed,
     OfficerLeft,
+    AgencyLeg,
     RecordingDone,
     RecordingFailed,
     SeatLost,
@@ -526,6 +569,8 @@ ENGINE_COMMANDS: Final = (
     HangUp,
     DialOfficer,
     CancelOfficer,
+    DialAgency,
+    CancelAgency,
     LeaveSeat,
     RejoinSeat,
     MuteSeat,

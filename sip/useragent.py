@@ -418,6 +418,10 @@ class UserAgent:
             actions = self.bridge.dial_officer(command.target, command.uri, now)
         elif isinstance(command, msg.CancelOfficer):
             actions = self.bridge.cancel_officer(command.target, now)
+        elif isinstance(command, msg.DialAgency):
+            actions = self.bridge.dial_agency(command.agency, command.uri, now)
+        elif isinstance(command, msg.CancelAgency):
+            actions = self.bridge.cancel_agency(command.agency, now)
         elif isinstance(command, msg.LeaveSeat):
             actions = self.bridge.leave_seat(now)
         elif isinstance(command, msg.RejoinSeat):

@@ -1,5 +1,6 @@
-"""conference.bridge with an officer: the three-way conference, leave/rejoin, mute, hold,
-recording routes, and officer legs that fail."""
+"""conference.bridge with guests: the three-way conference with an officer, an agency's desk
+(anti-fraud centre, 12345 hotline) beside or instead of the officer, leave/rejoin, mute, hold,
+recording routes, and guest legs that fail."""
 
 from __future__ import annotations
 
@@ -8,10 +9,10 @@ from hypothesis import strategies as st
 
 from conference import actions as act
 from conference.actions import HOLD, RECORDER, Route
-from conference.bridge import CALLER, Bridge
+from conference.bridge import CALLER, MAX_LEGS, Bridge
 from sip import messages as msg
 
-SEAT, OFFICER = "seat:7", "officer:o1"
+SEAT, OFFICER, DESK = "seat:7", "officer:o1", "agency:anti-fraud"
 
 
 def notices(actions: list[act.BridgeAction]) -> list[msg.Message]:
@@ -228,6 +229,132 @@ def test_a_lost_seat_leaves_caller_and_officer_talking_without_the_announcement(
     assert b.routes == mesh(CALLER, OFFICER)
 
 
+def with_desk(b: Bridge, at: float = 12.0) -> Bridge:
+    b.dial_agency("anti-fraud", "sip:desk@h", at)
+    b.leg_connected(DESK, at + 1)
+    b.leg_media_ready(DESK, at + 1.01)
+    return b
+
+
+def agency(state: str, at: float, status: int = 0, reason: str = "") -> msg.AgencyLeg:
+    return msg.AgencyLeg(
+        call_id="42", agency="anti-fraud", state=state, status=status, reason=reason, at=at
+    )
+
+
+def test_an_agency_desk_joins_beside_the_officer_and_everyone_hears_everyone() -> None:
+    b = three_way()
+    assert b.dial_agency("anti-fraud", "sip:desk@h", 12.0) == [
+        act.DialLeg(leg=DESK, uri="sip:desk@h")
+    ]
+    assert notices(b.leg_ringing(DESK, 12.1)) == [agency("ringing", 12.1)]
+    assert notices(b.leg_connected(DESK, 13.0)) == [agency("answered", 13.0)]
+    linked = b.leg_media_ready(DESK, 13.01)
+    assert notices(linked) == [agency("bridged", 13.01)]
+    assert routes_on(linked) == mesh(CALLER, SEAT, OFFICER, DESK) - mesh(CALLER, SEAT, OFFICER)
+    assert b.routes == mesh(CALLER, SEAT, OFFICER, DESK)
+    assert b.bridged_agency == DESK and b.bridged_officer == OFFICER
+    # four legs is all pjsua2 allows: a fifth party is refused, not dialled
+    (refused,) = notices(b.dial_agency("12345", "sip:12345@h", 14.0))
+    assert refused == msg.AgencyLeg(
+        call_id="42",
+        agency="12345",
+        state="failed",
+        reason=f"no free leg for agency:12345 (pjsua2 allows {MAX_LEGS})",
+        at=14.0,
+    )
+
+
+def test_the_call_taker_hands_the_caller_over_to_an_agency_that_then_ends_the_call() -> None:
+    b = with_desk(talking(record=True))
+    assert b.routes == mesh(CALLER, SEAT, DESK) | {(p, RECORDER) for p in (CALLER, SEAT, DESK)}
+    left = b.leave_seat(20.0)
+    assert act.EndLeg(leg=SEAT) in left
+    assert b.leg_ended(SEAT, 200, "", 20.1) == []  # ours: the engine already knows
+    assert b.routes == mesh(CALLER, DESK) | {(CALLER, RECORDER), (DESK, RECORDER)}
+    done = b.leg_ended(DESK, 200, "Normal call clearing", 50.0)
+    assert notices(done) == [agency("left", 50.0, 200, "Normal call clearing")]
+    assert act.EndLeg(leg=CALLER) in done
+    (ended,) = notices(b.leg_ended(CALLER, 200, "", 50.1))
+    assert isinstance(ended, msg.CallEnded) and ended.ended_by == "agency"
+
+
+def test_a_desk_hanging_up_while_the_officer_talks_on_does_not_end_the_call() -> None:
+    b = with_desk(three_way())
+    b.leave_seat(20.0)
+    b.leg_ended(SEAT, 200, "", 20.1)
+    gone = b.leg_ended(DESK, 200, "", 30.0)
+    assert notices(gone) == [agency("left", 30.0, 200)]
+    assert act.EndLeg(leg=CALLER) not in gone
+    assert b.routes == mesh(CALLER, OFFICER)
+    # the officer is the last one there: their hang-up closes the call
+    assert act.EndLeg(leg=CALLER) in b.leg_ended(OFFICER, 200, "", 40.0)
+
+
+def test_the_call_taker_hanging_up_with_a_desk_bridged_is_leaving() -> None:
+    b = with_desk(talking())
+    (left,) = notices(b.leg_ended(SEAT, 200, "bye", 20.0))
+    assert isinstance(left, msg.SeatLeft) and left.call_goes_on
+    assert b.routes == mesh(CALLER, DESK)
+
+
+def test_agency_legs_that_fail_are_reported_and_withdrawn_ones_are_not() -> None:
+    (early,) = notices(Bridge("42").dial_agency("anti-fraud", "sip:desk@h", 1.0))
+    assert early == agency("failed", 1.0, 0, "the caller is not answered yet")
+    b = talking()
+    b.dial_agency("anti-fraud", "sip:desk@h", 5.0)
+    assert notices(b.leg_ended(DESK, 486, "Busy Here", 6.0)) == [
+        agency("failed", 6.0, 486, "Busy Here")
+    ]
+    b.dial_agency("anti-fraud", "sip:desk@h", 7.0)
+    assert b.cancel_agency("anti-fraud", 37.0) == [act.EndLeg(leg=DESK)]
+    assert b.leg_ended(DESK, 487, "Request Terminated", 37.1) == []
+    # a CANCEL crossing the desk's 200: the late answer is hung up, not bridged
+    b.dial_agency("anti-fraud", "sip:desk@h", 40.0)
+    b.cancel_agency("anti-fraud", 41.0)
+    assert b.leg_connected(DESK, 41.01) == [act.EndLeg(leg=DESK)]
+    assert b.leg_ended(DESK, 200, "", 41.1) == []
+    assert b.bridged_agency is None and b.routes == mesh(CALLER, SEAT)
+    with_desk(b, 50.0)
+    (again,) = notices(b.dial_agency("12345", "sip:12345@h", 60.0))
+    assert isinstance(again, msg.AgencyLeg) and again.reason == "an agency is already bridged"
+
+
+def test_the_next_officer_waits_for_the_slot_of_the_cancelled_one_when_a_desk_is_there() -> None:
+    b = with_desk(talking())
+    b.dial_officer("o1", "sip:o1@h", 20.0)
+    b.leg_ringing("officer:o1", 20.1)
+    # the ladder: no answer from o1, CANCEL it and call o2 at once; o1 still holds the 4th leg
+    assert b.cancel_officer("o1", 40.0) == [act.EndLeg(leg="officer:o1")]
+    assert b.dial_officer("o2", "sip:o2@h", 40.0) == []
+    assert b.leg_ended("officer:o1", 487, "Request Terminated", 40.05) == [
+        act.DialLeg(leg="officer:o2", uri="sip:o2@h")
+    ]
+    b.leg_connected("officer:o2", 42.0)
+    (bridged,) = notices(b.leg_media_ready("officer:o2", 42.01))
+    assert bridged == msg.OfficerBridged(call_id="42", target="o2", at=42.01)
+    assert b.routes == mesh(CALLER, SEAT, DESK, "officer:o2")
+
+
+def test_a_waiting_leg_withdrawn_or_outlived_by_the_call_is_never_placed() -> None:
+    b = with_desk(talking())
+    b.dial_officer("o1", "sip:o1@h", 20.0)
+    b.cancel_officer("o1", 40.0)
+    b.dial_officer("o2", "sip:o2@h", 40.0)
+    assert b.cancel_officer("o2", 41.0) == []  # never placed: nothing to CANCEL
+    assert b.leg_ended("officer:o1", 487, "", 41.1) == []
+    b.dial_officer("o3", "sip:o3@h", 50.0)
+    b.cancel_officer("o3", 60.0)
+    b.dial_officer("o4", "sip:o4@h", 60.0)
+    ending = b.leg_ended(CALLER, 200, "", 61.0)
+    assert act.DialLeg(leg="officer:o4", uri="sip:o4@h") not in ending
+    assert act.EndLeg(leg="officer:o4") not in ending
+    b.leg_ended(SEAT, 200, "", 61.1)
+    b.leg_ended(DESK, 200, "", 61.2)
+    (ended,) = notices(b.leg_ended("officer:o3", 487, "", 61.3))
+    assert isinstance(ended, msg.CallEnded) and b.finished
+
+
 _STEPS = st.lists(
     st.sampled_from(
         [
@@ -247,6 +374,13 @@ _STEPS = st.lists(
             "hold",
             "unhold",
             "seat_lost",
+            "desk_dial",
+            "desk_answer",
+            "desk_media",
+            "desk_ends",
+            "desk_cancel",
+            "escalate",
+            "ending_legs_end",
         ]
     ),
     max_size=30,
@@ -289,12 +423,37 @@ def test_routes_only_join_present_parties_and_a_held_caller_is_never_heard(
             b.hold(step == "hold", now)
         elif step == "seat_lost":
             b.seat_lost("7", "no RTP", now)
+        elif step == "desk_dial":
+            b.dial_agency("anti-fraud", "sip:desk@h", now)
+        elif step in ("desk_answer", "desk_media") and DESK in b.legs:
+            (b.leg_connected if step == "desk_answer" else b.leg_media_ready)(DESK, now)
+        elif step == "desk_ends" and DESK in b.legs:
+            b.leg_ended(DESK, 200, "", now)
+        elif step == "desk_cancel":
+            b.cancel_agency("anti-fraud", now)
+        elif step == "escalate":  # the ladder: CANCEL the officer ringing, call the next at once
+            ringing = [
+                name
+                for name, leg in b.legs.items()
+                if name.startswith("officer:") and leg.state.value in ("dialing", "ringing")
+            ]
+            for name in ringing:
+                b.cancel_officer(name.split(":", 1)[1], now)
+            b.dial_officer(f"o{int(now)}", "sip:next@h", now)
+        elif step == "ending_legs_end":  # the 487s / 200s to our CANCELs and BYEs
+            for name, leg in list(b.legs.items()):
+                if leg.ours and not leg.waiting and leg.state.value != "ended":
+                    b.leg_ended(name, 487, "", now)
+        placed = [leg for leg in b.legs.values() if leg.state.value != "ended" and not leg.waiting]
+        assert len(placed) <= MAX_LEGS
+        if b.legs[CALLER].state.value == "ended":
+            assert not any(leg.waiting and leg.state.value != "ended" for leg in b.legs.values())
         present = {
             name
             for name, leg in b.legs.items()
             if leg.state.value != "ended"
             and leg.media
-            and name in (CALLER, b.connected_seat, b.bridged_officer)
+            and name in (CALLER, b.connected_seat, b.bridged_officer, b.bridged_agency)
         }
         for src, dst in b.routes:
             assert src != dst
