@@ -441,13 +441,13 @@ def test_routes_only_join_present_parties_and_a_held_caller_is_never_heard(
                 b.cancel_officer(name.split(":", 1)[1], now)
             b.dial_officer(f"o{int(now)}", "sip:next@h", now)
         elif step == "ending_legs_end":  # the 487s / 200s to our CANCELs and BYEs
-            for name, leg in list(b.legs.items()):
-                if leg.ours and not leg.waiting and leg.state.value != "ended":
+            for name, item in list(b.legs.items()):
+                if item.ours and not item.waiting and item.state.value != "ended":
                     b.leg_ended(name, 487, "", now)
-        placed = [leg for leg in b.legs.values() if leg.state.value != "ended" and not leg.waiting]
-        assert len(placed) <= MAX_LEGS
+        live = [x for x in b.legs.values() if x.state.value != "ended"]
+        assert sum(1 for x in live if not x.waiting) <= MAX_LEGS
         if b.legs[CALLER].state.value == "ended":
-            assert not any(leg.waiting and leg.state.value != "ended" for leg in b.legs.values())
+            assert not any(x.waiting for x in live)
         present = {
             name
             for name, leg in b.legs.items()
