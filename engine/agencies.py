@@ -99,8 +99,12 @@ class AgencyLinks:
         events: Events,
         metrics: Metrics,
         ring_timeout: float,
+        uris: dict[str, str],
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        self.uris = uris
+        """Each agency's desk as configured (routing rules: anti_fraud.bridge_uri,
+        hotline_12345.transfer_uri)."""
         self.router = router
         self.send = send
         self.events = events
@@ -114,10 +118,15 @@ class AgencyLinks:
 
     # -- the call-taker's (and the routing rules') requests ------------------------------------
 
-    def link(self, call_id: str, agency: str, uri: str, *, purpose: str, actor: str) -> AgencyLink:
-        """Dial the agency's desk into the call's conference."""
+    def link(
+        self, call_id: str, agency: str, uri: str = "", *, purpose: str = "", actor: str
+    ) -> AgencyLink:
+        """Dial the agency's desk (`uri`, else the configured one) into the call's conference;
+        the purpose defaults to a bridge for the anti-fraud centre, a transfer for 12345."""
         if agency not in AGENCIES:
             raise DispatchError(f"unknown agency {agency!r} (one of {', '.join(AGENCIES)})", 404)
+        uri = uri or self.uris.get(agency, "")
+        purpose = purpose or ("transfer" if agency == "12345" else "bridge")
         if purpose not in PURPOSES:
             raise DispatchError(f"purpose must be one of {', '.join(PURPOSES)}", 400)
         if not uri:

@@ -107,10 +107,18 @@ class Engine:
             raise ConfigError(settings.source, 0, "dispatch.gateway", str(exc)) from None
         self.controls = CallControls(self.router, self.acd, self.pool.send)
         inc = settings.incidents
-        self.agencies = AgencyLinks(
-            self.router, self.pool.send, self.events, self.metrics, inc.agency_ring_timeout
-        )
         self.router_rules = IncidentRouter(load_rules(resolve(settings, inc.rules)))
+        self.agencies = AgencyLinks(
+            self.router,
+            self.pool.send,
+            self.events,
+            self.metrics,
+            inc.agency_ring_timeout,
+            uris={
+                "anti-fraud": self.router_rules.rules.bridge_uri or "",
+                "12345": self.router_rules.rules.transfer_uri,
+            },
+        )
         self.store = open_store(inc.store or f"sqlite:///{self.run_dir / 'incidents.db'}")
         self.push_bus = Events()
         self.relay: InProcessRelay | OutboxRelay

@@ -22,7 +22,7 @@ from acd import events as acd
 from acd.errors import AcdError
 from dispatch.errors import DispatchError
 from dispatch.roster import Shift
-from engine import http_incidents, openapi
+from engine import http_agencies, http_incidents, openapi
 from incidents.store import StoreError
 
 if TYPE_CHECKING:
@@ -72,6 +72,7 @@ def build_app(engine: Engine) -> web.Application:
     app.router.add_get("/api/alerts", alerts)
     app.router.add_get("/api/events", events)
     http_incidents.add_routes(app)
+    http_agencies.add_routes(app)
     return app
 
 

@@ -64,12 +64,13 @@ class IncidentService:
         self.by_call: dict[str, str] = {}
         self.written = 0
         self._queue: asyncio.Queue[tuple[Op, asyncio.Future[Any] | None]] = asyncio.Queue()
+        self._bus: asyncio.Queue[dict[str, Any]] | None = None
 
     # -- the writer ----------------------------------------------------------------------------
 
     async def run(self) -> None:
         """Write queued operations one at a time, in order; retry a failing one for ever."""
-        bus = self.events.subscribe()
+        bus = self._bus = self.events.subscribe()
         follower = asyncio.create_task(self._follow(bus))
         try:
             while True:
@@ -382,7 +383,12 @@ class IncidentService:
         return left
 
     async def settled(self) -> None:
-        """Wait until everything queued so far is written (tests, shutdown)."""
+        """Wait until everything queued so far is written (tests, shutdown), engine events
+        published so far included."""
+        for _ in range(1000):  # bounded: the follower takes each event in one loop turn
+            if self._bus is None or self._bus.empty():
+                break
+            await asyncio.sleep(0)
         await self._now(_nothing)
 
 

@@ -50,6 +50,7 @@ PARAMETERS: dict[str, Any] = {
         ("OfficerId", "officer_id", {"type": "string"}),
         ("Number", "number", {"type": "string"}),
         ("OutboxId", "id", {"type": "integer"}),
+        ("Agency", "agency", {"enum": ["anti-fraud", "12345"]}),
     )
 }
 _SEAT_ID, _CALL_ID, _OFFICER_ID = _path("SeatId"), _path("CallId"), _path("OfficerId")
@@ -206,7 +207,30 @@ PATHS: dict[str, Any] = {
             ),
         ),
     },
-    "/api/calls/{call_id}/leave": _control("leave", "the call-taker leaves (officer bridged)"),
+    "/api/calls/{call_id}/leave": _control(
+        "leave", "the call-taker leaves (an officer or an agency's desk bridged)"
+    ),
+    "/api/calls/{call_id}/agencies/{agency}": {
+        "post": _op(
+            "link_agency", "conference",
+            "dial the agency's configured desk into the call: 'bridge' (the call-taker stays; "
+            "default for anti-fraud) or 'transfer' (the call-taker leaves once the desk is "
+            "bridged; default for 12345)",
+            _ref("Call"), status=202, errors=(400, 404, 409), params=(_CALL_ID, _path("Agency")),
+            body=_obj(
+                {"purpose": {"enum": ["bridge", "transfer"]}, "actor": _text(default="rest")}
+            ),
+        ),
+        "delete": _op(
+            "unlink_agency", "conference",
+            "stop ringing the agency's desk, or take it out of the conference (409 when that "
+            "would leave the caller alone)",
+            _ref("Call"), status=202, errors=(404, 409), params=(
+                _CALL_ID, _path("Agency"),
+                _query("actor", _text(), "who took the desk out (audit trail)"),
+            ),
+        ),
+    },
     "/api/calls/{call_id}/rejoin": {
         "post": _op(
             "rejoin", "conference", "a call-taker rejoins the call's conference", _ref("Call"),
@@ -359,7 +383,8 @@ PATHS: dict[str, Any] = {
     "/api/incidents/{number}/classify": {
         "post": _op(
             "classify", "incidents",
-            "classify; the routing rules decide, a police matter on a live call is dispatched",
+            "classify; the routing rules decide; on a live call the officer is dispatched, the "
+            "anti-fraud desk bridged or the caller handed over to 12345",
             _ref("Classification"), errors=(400, 404, 503), params=(_path("Number"),),
             body_required=True,
             body=_obj(

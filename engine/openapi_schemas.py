@@ -215,6 +215,25 @@ _CALL = _obj(
         },
         "offered_wall": {"type": "number"},
         "dispatch": _null("object", description="how, outcome, ranked, attempts, times"),
+        "agencies": _array(
+            _obj(
+                {
+                    "agency": {"enum": ["anti-fraud", "12345"]},
+                    "uri": {"type": "string"},
+                    "purpose": {"enum": ["bridge", "transfer"]},
+                    "actor": {"type": "string"},
+                    "started": _null("number"),
+                    "ringing": _null("number"),
+                    "bridged": _null("number"),
+                    "ended": _null("number"),
+                    "outcome": _null("string"),
+                    "status": _null("integer"),
+                    "reason": {"type": "string"},
+                },
+                description="times in seconds after the trunk INVITE",
+            ),
+            description="agency desks dialled into the call, in order",
+        ),
         "recording": _null("object", description="path, sha256, size, seconds"),
         "recording_errors": _array({"type": "string"}),
         "alerts": _array({"type": "object"}),
@@ -405,8 +424,24 @@ SCHEMAS: dict[str, Any] = {
                 ],
                 "description": "set when the route is dispatch and the caller is on a live call",
             },
+            "agency": {
+                "oneOf": [
+                    {"type": "null"},
+                    _obj(
+                        {
+                            "started": {"type": "boolean"},
+                            "agency": {"enum": ["anti-fraud", "12345"]},
+                            "purpose": {"enum": ["bridge", "transfer"]},
+                            "error": {"type": "string"},
+                        },
+                        ["started", "agency"],
+                    ),
+                ],
+                "description": "the anti-fraud desk bridged or the 12345 transfer started, "
+                "when the decision names one and the caller is on a live call",
+            },
         },
-        required=["event", "sent", "decision", "dispatch"],
+        required=["event", "sent", "decision", "dispatch", "agency"],
     ),
     "OutboxRow": _obj(
         {

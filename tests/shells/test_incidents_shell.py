@@ -4,6 +4,7 @@ real SQLite store, routing rules, dispatcher and aiohttp app."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from engine.agencies import AgencyLinks
 from engine.http import build_app
 from engine.incidents import IncidentRouter, IncidentService
 from engine.settings import PACKAGE_ROOT
@@ -24,7 +26,7 @@ STATION_POINT = (30.25, 120.15)
 
 
 class FakeEngine(DispatchEngine):
-    def __init__(self, db: Path) -> None:
+    def __init__(self, db: Path, agency_ring_timeout: float = 30.0) -> None:
         super().__init__()
         self.store = open_store(f"sqlite:///{db}")
         self.incidents = IncidentService(
@@ -32,10 +34,15 @@ class FakeEngine(DispatchEngine):
             areas=self.city.areas, events=self.events, alerts=self.alerts,
         )  # fmt: skip
         self.rules = IncidentRouter(load_rules(PACKAGE_ROOT / "config" / "routing.toml"))
+        self.agencies = AgencyLinks(
+            self.router, self._send, self.events, self.metrics, agency_ring_timeout,
+            uris={"anti-fraud": self.rules.rules.bridge_uri or "", "12345": self.rules.rules.transfer_uri},
+        )  # fmt: skip
 
     def feed(self, event: msg.Message) -> None:
         self.incidents.on_member_event(event)
         super().feed(event)
+        self.agencies.on_member_event(event)
 
     def route(self, incident: Incident, changes: dict[str, Any]) -> dict[str, Any]:
         on_line = incident.call_id in self.router.calls
@@ -44,7 +51,12 @@ class FakeEngine(DispatchEngine):
 
 @pytest.fixture
 async def centre(tmp_path: Path) -> AsyncIterator[tuple[FakeEngine, TestClient[Any, Any]]]:
-    engine = FakeEngine(tmp_path / "incidents.db")
+    async with running(FakeEngine(tmp_path / "incidents.db")) as both:
+        yield both
+
+
+@contextlib.asynccontextmanager
+async def running(engine: FakeEngine) -> AsyncIterator[tuple[FakeEngine, TestClient[Any, Any]]]:
     await engine.store.open()
     writer = asyncio.create_task(engine.incidents.run())
     client = TestClient(TestServer(build_app(engine)))  # type: ignore[arg-type]
@@ -54,6 +66,7 @@ async def centre(tmp_path: Path) -> AsyncIterator[tuple[FakeEngine, TestClient[A
     finally:
         await client.close()
         writer.cancel()
+        engine.agencies.stop()
         engine.dispatcher.stop()
         engine.router.stop()
         await engine.store.close()
