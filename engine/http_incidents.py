@@ -223,8 +223,16 @@ def _carry_out(
         return done
     routes = {decision.get("route"), *decision.get("also", ())}
     if "dispatch" in routes:
+        # the incident's location: the INVITE's, or where the call-taker typed the caller is
+        where = incident.location or {}
+        lat, lon = where.get("lat"), where.get("lon")
         try:
-            record = engine.dispatcher.dispatch(incident.call_id, category=category)
+            record = engine.dispatcher.dispatch(
+                incident.call_id,
+                lat=lat if isinstance(lat, int | float) else None,
+                lon=lon if isinstance(lon, int | float) else None,
+                category=category,
+            )
             done["dispatch"] = {"started": True, "how": record.how}
         except DispatchError as exc:
             done["dispatch"] = {"started": False, "error": str(exc)}

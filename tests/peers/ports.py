@@ -80,6 +80,10 @@ class PortBlock:
     def officers_rtp(self) -> int:
         return self.base + 1200  # up to 15 workers x 12 (a Mosquitto may take base+1390)
 
+    @property
+    def agency_http(self) -> int:
+        return self.base + 1385  # an agency's webhook intake (the 12345 ticket)
+
 
 def allocate(rng: random.Random | None = None, span: int = SPAN) -> PortBlock:
     rng = rng or random.Random()

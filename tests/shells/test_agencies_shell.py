@@ -207,3 +207,24 @@ async def test_agency_requests_that_cannot_be_carried_out(centre: Centre) -> Non
     reply = await client.post("/api/calls/c1/agencies/anti-fraud")
     assert reply.status == 409 and "no SIP URI" in (await reply.json())["error"]
     assert engine.commands(msg.DialAgency) == []
+
+
+async def test_a_police_classification_dispatches_to_where_the_call_taker_typed(
+    centre: Centre,
+) -> None:
+    engine, client = centre
+    await client.post("/api/seats/s1/login", json={"agent": "a1"})
+    await client.post("/api/seats/s1/ready")
+    offer(engine, "c1", None, error="no Geolocation header")  # the INVITE said nothing
+    engine.feed(msg.SeatAnswered(call_id="c1", seat_id="s1", at=time.monotonic()))
+    await engine.incidents.settled()
+    number = engine.incidents.by_call["c1"]
+    lat, lon = STATION_POINT
+    reply = await client.post(f"/api/incidents/{number}/location", json={"lat": lat, "lon": lon})
+    assert reply.status == 201
+    reply = await client.post(f"/api/incidents/{number}/classify", json={"category": "police"})
+    result = await reply.json()
+    assert result["dispatch"] == {"started": True, "how": "nearest"}, result
+    dispatch = (await call_view(client, "c1"))["dispatch"]
+    assert (dispatch["location"]["lat"], dispatch["location"]["lon"]) == (lat, lon)
+    assert len(engine.commands(msg.DialOfficer)) == 1
