@@ -48,6 +48,10 @@ PJSIP_MAX_PACKET = 4000
 """pjsip's receive buffer: a longer datagram arrives cut to this size."""
 LINGER_S = 0.3
 """After the last leg ends, keep polling briefly so final transactions (200 to BYE) complete."""
+PJ_ETOOMANY = 70010
+"""pjsua_call_make_call's status when all of max_calls slots are taken."""
+RETRY_DIAL_S = 2.0
+"""How long a leg is retried while pjsua has no free call slot (a leg just ended holds one)."""
 MEDIA_CHECK_S = 0.5
 """How often the connected seat leg's RTP counter is read."""
 
@@ -130,6 +134,7 @@ class UserAgent:
         self.call_id = f"{spec.member_id}"
         self._legs: dict[str, _Leg] = {}
         self._facts: list[tuple[Any, ...]] = []
+        self._dial_later: list[tuple[float, act.DialLeg]] = []  # (give up at, dial)
         self._players: dict[str, Any] = {}
         self._recording: Recording | None = None
         self._sip_call_id = ""
@@ -158,6 +163,7 @@ class UserAgent:
                 self._apply_facts()
                 self.ep.libHandleEvents(self._poll_ms())
                 self._apply_facts()
+                self._retry_dials()
                 self._watch_seat_media()
                 if self._recording is not None:
                     self._recording.watch(time.monotonic())
@@ -446,6 +452,12 @@ class UserAgent:
             try:
                 self._do(action)
             except pj.Error as exc:
+                if isinstance(action, act.DialLeg) and exc.status == PJ_ETOOMANY:
+                    # pjsua frees a disconnected call's slot only once its media is gone, a
+                    # poll or two after the DISCONNECTED state the bridge already counted
+                    self._legs.pop(action.leg, None)
+                    self._dial_later.append((time.monotonic() + RETRY_DIAL_S, action))
+                    continue
                 log.warning("%s failed: %s", action, exc.info())
                 leg = getattr(action, "leg", None)
                 if isinstance(action, act.DialLeg) and self.bridge is not None:
@@ -454,6 +466,28 @@ class UserAgent:
                     self._execute(self.bridge.leg_ended(action.leg, 0, exc.reason, now))
                 elif leg is None:
                     self.emit(msg.MemberFault(message=f"{action}: {exc.reason}"))
+
+    def _retry_dials(self) -> None:
+        """Place the legs pjsua had no free slot for; give up after RETRY_DIAL_S."""
+        pending, self._dial_later = self._dial_later, []
+        for give_up, action in pending:
+            leg = None if self.bridge is None else self.bridge.legs.get(action.leg)
+            if leg is None or self.bridge is None or leg.state is br.LegState.ENDED:
+                continue
+            now = time.monotonic()
+            if leg.ours:  # withdrawn while it waited: it never existed for the far end
+                self._execute(self.bridge.leg_ended(action.leg, 487, "withdrawn", now))
+            elif now >= give_up:
+                why = f"no free pjsua call slot for {RETRY_DIAL_S:g} s"
+                log.warning("%s failed: %s", action, why)
+                self._execute(self.bridge.leg_ended(action.leg, 0, why, now))
+            else:
+                self._execute([action])  # back on the list if still no slot
+                if not any(waiting is action for _, waiting in self._dial_later):
+                    waited = RETRY_DIAL_S - (give_up - now)
+                    log.info(
+                        "%s placed after waiting %.0f ms for a call slot", action.leg, waited * 1000
+                    )
 
     def _do(self, action: act.BridgeAction) -> None:
         if isinstance(action, act.Notify):

@@ -26,8 +26,10 @@ from tests.peers.test_dispatch_live import (
     SEAT_HZ,
     answered_call,
     assert_hears,
+    city_with_phones,
     heard,
     officer_phones,
+    place_officers,
 )
 
 pytestmark = pytest.mark.peers
@@ -202,3 +204,47 @@ async def test_fraud_bridges_the_anti_fraud_desk_and_everyone_hears_everyone(
             push = next(e for e in incident["events"] if e["kind"] == "anti-fraud-push")
             assert push["data"]["accounts"] == ["6222000011112222"]
             assert "agency-bridged" in [e["kind"] for e in incident["events"]]
+
+
+async def test_fraud_with_violence_fills_all_four_legs_and_the_ladder_still_escalates(
+    ports: PortBlock, tmp_path: Path
+) -> None:
+    """Caller, seat, the anti-fraud desk and the officer: pjsua2's four legs. The first officer
+    never answers; the ladder CANCELs that leg and calls the next officer, whose INVITE waits
+    for the CANCELled leg's slot instead of failing for want of a leg."""
+    async with officer_phones(ports, tmp_path / "phones", 3) as phones:
+        city, ids, incident = city_with_phones(phones, 2)
+        first, _, desk_phone = phones.seat_ids()
+        await phones.set_behaviour(first, answer="never")
+        rules = rules_for(tmp_path, phones.contact(desk_phone), "http://127.0.0.1:9/unused")
+        async with centre(
+            ports, tmp_path, 1, city=city, dispatch={"ring_timeout": 2.0},
+            incidents={"rules": str(rules)},
+        ) as (engine, _):  # fmt: skip
+            await place_officers(engine, ids, incident)
+            sipp = SippCall(tmp_path, ports, 0, calls=1, hold_ms=12000)
+            await sipp.start()
+            call_id = await answered_call(engine)
+            number = await incident_of(engine, call_id)
+            lat, lon = incident
+            status, _ = await http_json(
+                engine, "POST", f"/api/incidents/{number}/location", {"lat": lat, "lon": lon}
+            )
+            assert status == 201
+            status, result = await http_json(
+                engine, "POST", f"/api/incidents/{number}/classify",
+                {"category": "fraud", "summary": "the scammer came back with a knife"},
+            )  # fmt: skip
+            assert status == 200, result
+            assert result["decision"]["rule"] == "fraud-with-violence"
+            assert result["dispatch"]["started"] and result["agency"]["started"], result
+            record = engine.router.calls[call_id]
+            await eventually(lambda: record.agencies[0].bridged_at, 10, "the desk bridged")
+            await eventually(lambda: record.dispatch.officer_bridged_at, 15, "an officer bridged")
+            status, view = await http_json(engine, "GET", f"/api/calls/{call_id}")
+            attempts = [(a["target"], a["outcome"]) for a in view["dispatch"]["attempts"]]
+            assert attempts == [(ids[0], "no-answer"), (ids[1], "answered")], attempts
+            assert view["agencies"][0]["outcome"] is None  # the desk is still in the call
+            run = await sipp.finish()
+            assert run.returncode == 0, run.messages[-2000:]
+            await eventually(lambda: not engine.router.calls, 10, "the call to end")
