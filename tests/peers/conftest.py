@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import dataclasses
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,11 +28,29 @@ from engine.settings import (
     TrunkSettings,
 )
 from tests.peers.ports import PortBlock, allocate
+from tests.peers.postgres import Postgres
 
 
 @pytest.fixture
 def ports() -> PortBlock:
     return allocate()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Postgres]:
+    """One throwaway PostgreSQL 15 cluster for the session (a fresh database per test)."""
+    # base+1395: unused by the port layout (Mosquitto takes base+1390, officers up to +1380).
+    with Postgres(allocate().base + 1395) as cluster:
+        yield cluster
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The incident store of a test run on both backends: a SQLite file, a PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite://{tmp_path}/incidents.db"
+    cluster: Postgres = request.getfixturevalue("postgres")
+    return await cluster.create_database()
 
 
 def settings_for(

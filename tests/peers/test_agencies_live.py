@@ -144,8 +144,8 @@ async def test_non_police_call_is_handed_over_to_12345_with_its_ticket_and_recei
                 for kind in ("classified", "ticket-12345", "agency-dialing", "agency-bridged",
                              "call-taker-left", "agency-ended", "call-ended", "receipt"):  # fmt: skip
                     assert kind in kinds, (kind, kinds)
-                filed = next(e for e in incident["events"] if e["kind"] == "receipt")
-                assert filed["data"]["receipt"] == "12345-T0001"
+                receipt = next(e for e in incident["events"] if e["kind"] == "receipt")
+                assert receipt["data"]["receipt"] == "12345-T0001"
                 _, text = await http_json(engine, "GET", "/metrics")
                 values = metric_values(text)
                 key = (("agency", "12345"), ("outcome", "completed"))

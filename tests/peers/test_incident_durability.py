@@ -1,5 +1,6 @@
 """kill -9 the engine mid-incident, restart it: the incident is there with every event that was
-acknowledged before the kill, and numbering goes on without repeating a number."""
+acknowledged before the kill, and numbering goes on without repeating a number. The engine runs
+as `python -m engine.cli run`, on each store backend: the embedded SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from tests.peers.sipp import SippCall
 pytestmark = pytest.mark.peers
 
 
-def config(ports: PortBlock, state: Path, seat_contact: str) -> str:
+def config(ports: PortBlock, state: Path, seat_contact: str, store: str) -> str:
     return f"""
 state_dir = "{state}"
 [trunk]
@@ -39,6 +40,7 @@ rtp_port_base = {ports.pool_rtp}
 port = {ports.http}
 [incidents]
 city_code = "HZ"
+store = "{store}"
 [[seats]]
 id = "seat1"
 contact = "{seat_contact}"
@@ -81,11 +83,12 @@ def wait_for(check: Any, timeout: float, what: str) -> Any:
 
 
 async def test_kill_9_mid_incident_loses_nothing_acknowledged(
-    ports: PortBlock, tmp_path: Path
+    ports: PortBlock, tmp_path: Path, url: str
 ) -> None:
     async with seat_farm(ports, tmp_path / "seats", 1) as farm:
         path = tmp_path / "hotline110.toml"
-        path.write_text(config(ports, tmp_path / "var", farm.contact("seat1")))
+        store = "" if url.startswith("sqlite") else url  # SQLite: the embedded default
+        path.write_text(config(ports, tmp_path / "var", farm.contact("seat1"), store))
         engine = start(path)
         sipp = SippCall(tmp_path, ports, 0, calls=1, hold_ms=30000, timeout_s=40)
         try:

@@ -13,34 +13,17 @@ import json
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from incidents.store import NewIncident, SqlStore, StoreError, Tx, open_store
-from tests.peers.ports import allocate
-from tests.peers.postgres import Postgres
 
 pytestmark = pytest.mark.peers
 
 ROOT = Path(__file__).resolve().parents[2]
 CITY, DAY, DOMAIN = "SZ", "20261129", "110.sz.example"
-
-
-@pytest.fixture(scope="session")
-def postgres() -> Iterator[Postgres]:
-    # base+1395: unused by the port layout (Mosquitto takes base+1390, officers up to +1380).
-    with Postgres(allocate().base + 1395) as cluster:
-        yield cluster
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite://{tmp_path}/incidents.db"
-    cluster: Postgres = request.getfixturevalue("postgres")
-    return await cluster.create_database()
 
 
 @pytest.fixture
