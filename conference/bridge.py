@@ -32,9 +32,6 @@ is set and the member exits.
 
 from __future__ import annotations
 
-import enum
-from dataclasses import dataclass
-
 from conference.actions import (
     ANNOUNCEMENT,
     HOLD,
@@ -48,59 +45,21 @@ from conference.actions import (
     Route,
     SendRinging,
 )
+from conference.legs import (
+    AGENCY,
+    CALLER as CALLER,
+    GUESTS,
+    MAX_LEGS as MAX_LEGS,
+    OFFICER,
+    Leg,
+    LegState as LegState,
+    agency_leg,
+    guest_kind,
+    officer_leg,
+    seat_id_of as seat_id_of,
+    seat_leg,
+)
 from sip import messages as msg
-
-CALLER = "caller"
-MAX_LEGS = 4
-"""The installable pjsua2 allows 4 call legs per process (sip.pjendpoint.MAX_LEGS)."""
-
-
-def seat_leg(seat_id: str) -> str:
-    """Leg name of a seat."""
-    return f"seat:{seat_id}"
-
-
-def officer_leg(target: str) -> str:
-    """Leg name of an officer (or duty phone) attempt."""
-    return f"officer:{target}"
-
-
-def agency_leg(agency: str) -> str:
-    """Leg name of an agency's desk (the anti-fraud centre, the 12345 hotline)."""
-    return f"agency:{agency}"
-
-
-OFFICER, AGENCY = "officer", "agency"
-GUESTS = (OFFICER, AGENCY)
-"""Kinds of guest leg: one of each may be in the conference (with caller and seat: 4 legs)."""
-
-
-def guest_kind(leg_name: str) -> str | None:
-    """'officer' or 'agency' for a guest's leg, None for the caller and seats."""
-    kind = leg_name.split(":", 1)[0]
-    return kind if kind in GUESTS else None
-
-
-def is_officer(leg_name: str) -> bool:
-    return leg_name.startswith("officer:")
-
-
-class LegState(enum.Enum):
-    OFFERED = "offered"  # incoming, not yet answered
-    DIALING = "dialing"  # outgoing, no provisional response yet
-    RINGING = "ringing"  # outgoing, 180/183 received
-    CONNECTED = "connected"
-    ENDED = "ended"
-
-
-@dataclass(slots=True)
-class _Leg:
-    state: LegState
-    media: bool = False
-    ours: bool = False  # we asked for this leg to end: its end is expected, not news
-    rejoin: bool = False  # a seat leg placed to bring a call-taker back into the conference
-    waiting: bool = False  # a guest leg to place as soon as an ending leg frees its slot
-    uri: str = ""
 
 
 class Bridge:
@@ -108,7 +67,7 @@ class Bridge:
 
     def __init__(self, call_id: str, *, record: bool = False) -> None:
         self.call_id = call_id
-        self.legs: dict[str, _Leg] = {CALLER: _Leg(LegState.OFFERED)}
+        self.legs: dict[str, Leg] = {CALLER: Leg(LegState.OFFERED)}
         self.finished = False
         self.record = record
         self._caller_answered = False
@@ -132,7 +91,7 @@ class Bridge:
         refusal = self._cannot_dial(leg)
         if refusal:
             return [self._seat_failed(seat_id, 0, refusal, now)]
-        self.legs[leg] = _Leg(LegState.DIALING)
+        self.legs[leg] = Leg(LegState.DIALING)
         actions: list[BridgeAction] = [DialLeg(leg=leg, uri=uri)]
         if not self._caller_answered and not self._ringing_sent:
             self._ringing_sent = True
@@ -218,7 +177,7 @@ class Bridge:
                 call_id=self.call_id, seat_id=seat_id, status=0, reason=refusal, at=now
             )
             return [Notify(message=event)]
-        self.legs[name] = _Leg(LegState.DIALING, rejoin=True)
+        self.legs[name] = Leg(LegState.DIALING, rejoin=True)
         return [DialLeg(leg=name, uri=uri)]
 
     def mute_seat(self, muted: bool, now: float) -> list[BridgeAction]:
@@ -405,7 +364,7 @@ class Bridge:
         if refusal:
             return [self._guest_event(name, "failed", now, 0, refusal)]
         full = self._live() >= MAX_LEGS
-        leg = self.legs[name] = _Leg(LegState.DIALING, uri=uri)
+        leg = self.legs[name] = Leg(LegState.DIALING, uri=uri)
         if full:
             # the escalation ladder CANCELs one officer and calls the next at once; with a
             # desk in the call the CANCELled leg still holds the 4th slot until its 487
@@ -536,7 +495,7 @@ class Bridge:
         return actions + self._end_others()
 
     def _guest_ended(
-        self, leg_name: str, leg: _Leg, was: LegState, status: int, reason: str, now: float
+        self, leg_name: str, leg: Leg, was: LegState, status: int, reason: str, now: float
     ) -> list[BridgeAction]:
         kind = guest_kind(leg_name) or OFFICER
         if leg_name != self._guests[kind]:
@@ -612,8 +571,3 @@ class Bridge:
             reason=self._final_reason,
         )
         return [Notify(message=event)]
-
-
-def seat_id_of(leg_name: str) -> str:
-    """The id part of a seat or officer leg's name (inverse of seat_leg / officer_leg)."""
-    return leg_name.split(":", 1)[1]

@@ -43,8 +43,7 @@ from incidents.relay import OutboxRelay
 from incidents.rules import load_rules
 from incidents.store import Incident, open_store
 from metrics.registry import Metrics
-from sip import messages as msg
-from sip import slots as sl
+from sip import messages as msg, slots as sl
 from sip.front import Front, RpcError
 from sip.pool import Pool
 

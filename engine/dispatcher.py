@@ -21,8 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from dispatch import ladder as ld
-from dispatch import plan as pl
+from dispatch import ladder as ld, plan as pl
 from dispatch.city import City
 from dispatch.errors import DispatchError
 from dispatch.force import Force, ForceConfig, OfficerStatus

@@ -26,8 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.settings import Settings, resolve
-from sip import messages as msg
-from sip import slots as sl
+from sip import messages as msg, slots as sl
 from sip.front import Front, RpcError
 from sip.lifetime import die_with_parent
 from sip.useragent import MemberSpec

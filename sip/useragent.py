@@ -26,13 +26,11 @@ from typing import Any
 
 import pjsua2 as pj
 
-from conference import actions as act
-from conference import bridge as br
+from conference import actions as act, bridge as br
 from conference.pjbridge import LegMedia
 from conference.recording import Recording, recording_path
 from incidents.numbering import call_uid
-from sip import admission, headers, wants
-from sip import messages as msg
+from sip import admission, headers, messages as msg, wants
 from sip.pjendpoint import account_config, start_endpoint
 
 log = logging.getLogger(__name__)

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from acd import events as ev
 from acd.config import MAX_OUTGOING, overflow_seat_id

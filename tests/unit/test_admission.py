@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
 from sip.admission import Refusal, accepts_sdp, body_type_acceptable, check_invite
 from sip.headers import InviteInfo, read_invite

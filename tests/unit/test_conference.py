@@ -4,8 +4,7 @@ recording routes, and guest legs that fail."""
 
 from __future__ import annotations
 
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from conference import actions as act
 from conference.actions import HOLD, RECORDER, Route

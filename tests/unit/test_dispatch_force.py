@@ -9,8 +9,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from dispatch.errors import DispatchError
 from dispatch.force import Candidate, Force, ForceConfig, Officer, OfficerStatus, Unit

@@ -8,8 +8,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
 from dispatch.errors import AreaError, DispatchError
 from dispatch.geo import EARTH_RADIUS_M, Areas, Place, distance_m, distances_m
