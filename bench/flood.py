@@ -57,6 +57,7 @@ from demo.carrier import Carrier
 from demo.seatfarm import SeatFarm
 from engine.app import Engine
 from engine.settings import (
+    AccessSettings,
     AcdSettings,
     FrontSettings,
     HttpSettings,
@@ -65,6 +66,7 @@ from engine.settings import (
     Settings,
     TrunkSettings,
 )
+from tests.access import AUTH, access_file
 
 SCENARIO = Path(__file__).parent / "scenarios" / "flood_uac.xml"
 FRONT_PHRASES = {
@@ -433,6 +435,7 @@ async def run_phase(
         ),
         acd=acd_settings(args),
         http=HttpSettings(port=layout.http),
+        access=AccessSettings(users=str(access_file(work / f"access-{phase.name}.toml"))),
         seats=seats,
     )  # fmt: skip
     engine = Engine(settings)
@@ -447,7 +450,8 @@ async def run_phase(
         max_concurrent=max(400, calls),
     )  # fmt: skip
     try:
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
+        timeout = aiohttp.ClientTimeout(total=10)
+        async with aiohttp.ClientSession(timeout=timeout, headers=AUTH) as session:
 
             async def get_status() -> dict[str, Any]:
                 async with session.get(f"{http}/api/status") as response:

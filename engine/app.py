@@ -28,6 +28,7 @@ from dispatch.city import City, load_city
 from dispatch.errors import CityError, DispatchError
 from dispatch.mqtt_feed import Position, PositionFeed
 from dispatch.plan import DialError
+from engine.access import Access, Directory, load_directory
 from engine.agencies import AgencyLinks
 from engine.alerts import Alerts, Events
 from engine.calls import ANSWER_TARGET, CallRouter
@@ -105,6 +106,12 @@ class Engine:
         except DialError as exc:
             raise ConfigError(settings.source, 0, "dispatch.gateway", str(exc)) from None
         self.controls = CallControls(self.router, self.acd, self.pool.send)
+        self.access = Access(
+            load_directory(resolve(settings, settings.access.users))
+            if settings.access.users
+            else Directory(),
+            idle=settings.access.session_idle,
+        )
         inc = settings.incidents
         self.router_rules = IncidentRouter(load_rules(resolve(settings, inc.rules)))
         self.agencies = AgencyLinks(
@@ -222,6 +229,11 @@ class Engine:
         site = web.TCPSite(self._runner, http.address, http.port)
         await site.start()
         self._log_in_configured_agents()
+        if not self.settings.access.users:
+            log.warning(
+                "no access.users file: the REST API refuses every request but /healthz and "
+                "/metrics (add people with `hotline110 add-user`)"
+            )
         t = self.settings.trunk
         log.info(
             "hotline110 up: trunk %s:%d (udp+tcp), %d seats, pool %d slots (%d warm), http %s:%d",

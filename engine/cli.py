@@ -44,6 +44,14 @@ def _parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check-config", help="validate a configuration file")
     check.add_argument("--config", required=True)
 
+    user = sub.add_parser("add-user", help="add a person or a service token to the access file")
+    user.add_argument("--config", required=True)
+    user.add_argument("--user", required=True, help="the person's (or service's) name")
+    user.add_argument("--role", required=True, choices=("call-taker", "supervisor", "admin"))
+    user.add_argument(
+        "--token", action="store_true", help="a service token instead (printed once, not stored)"
+    )
+
     front = sub.add_parser("front-config", help="write the Kamailio config for an external front")
     front.add_argument("--config", required=True)
     front.add_argument(
@@ -68,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "check-config":
         print(f"{args.config}: ok")
         return 0
+    if args.command == "add-user":
+        return _add_user(args, settings)
     if args.command == "front-config":
         from sip.front import render
 
@@ -116,6 +126,59 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
             flush=True,
         )
     return _run(run_demo(settings, plan))
+
+
+def _add_user(args: argparse.Namespace, settings: Settings) -> int:
+    """Append a user (password asked twice, or one line on stdin) or a service token."""
+    import getpass
+    import secrets
+
+    from engine.access import hash_password, load_directory, token_hash
+
+    if not settings.access.users:
+        print("hotline110: set access.users in the config first", file=sys.stderr)
+        return 2
+    path = Path(settings.access.users)
+    if not path.is_absolute():  # next to the config file, where the engine will look first
+        path = Path(settings.source).parent / path
+    if path.exists():
+        try:
+            directory = load_directory(path)
+        except ConfigError as exc:
+            print(f"hotline110: configuration error: {exc}", file=sys.stderr)
+            return 2
+        names = {*directory.users, *(p.name for p in directory.tokens.values())}
+        if args.user in names:
+            print(f"hotline110: {args.user!r} is already in {path}", file=sys.stderr)
+            return 2
+    if not all(c.isalnum() or c in "-_.@" for c in args.user):
+        print("hotline110: a name is letters, digits and - _ . @", file=sys.stderr)
+        return 2
+    token = secrets.token_urlsafe(32)
+    if args.token:
+        entry = _entry("tokens", args.user, args.role, "sha256", token_hash(token))
+    else:
+        if sys.stdin.isatty():
+            password = getpass.getpass(f"password for {args.user}: ")
+            if getpass.getpass("again: ") != password:
+                print("hotline110: the passwords differ", file=sys.stderr)
+                return 2
+        else:
+            password = sys.stdin.readline().rstrip("\n")
+        if len(password) < 8:
+            print("hotline110: a password has at least 8 characters", file=sys.stderr)
+            return 2
+        entry = _entry("users", args.user, args.role, "password", hash_password(password))
+    with path.open("a", encoding="utf-8") as out:
+        out.write(("\n" if path.stat().st_size else "") + entry)
+    if args.token:
+        print(token)  # the only time it is shown: only its hash is kept
+    print(f"added {args.user} ({args.role}) to {path}", file=sys.stderr)
+    return 0
+
+
+def _entry(table: str, name: str, role: str, key: str, value: str) -> str:
+    return f'[[{table}]]\nname = "{name}"\nrole = "{role}"\n{key} = "{value}"\n'
 
 
 def _hold(text: str | None, *, fixed: bool) -> tuple[int, int]:

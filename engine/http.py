@@ -22,7 +22,7 @@ from acd import events as acd
 from acd.errors import AcdError
 from dispatch.errors import DispatchError
 from dispatch.roster import Shift
-from engine import http_agencies, http_incidents, openapi
+from engine import http_access, http_agencies, http_incidents, openapi
 from incidents.store import StoreError
 
 if TYPE_CHECKING:
@@ -34,7 +34,7 @@ ENGINE_KEY = web.AppKey("engine", object)
 
 
 def build_app(engine: Engine) -> web.Application:
-    app = web.Application(client_max_size=MAX_BODY, middlewares=[_errors])
+    app = web.Application(client_max_size=MAX_BODY, middlewares=[_errors, http_access.guard])
     app[ENGINE_KEY] = engine
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/healthz", health)
@@ -73,6 +73,7 @@ def build_app(engine: Engine) -> web.Application:
     app.router.add_get("/api/events", events)
     http_incidents.add_routes(app)
     http_agencies.add_routes(app)
+    http_access.add_routes(app)
     return app
 
 
@@ -360,8 +361,19 @@ async def dispatch(request: web.Request) -> web.Response:
     chosen = _text(body, "officer", required=False) or None
     category = _text(body, "category", required=False) or "police"
     call_id = request.match_info["call_id"]
-    engine.dispatcher.dispatch(call_id, lat=lat, lon=lon, officer_id=chosen, category=category)
+    record = engine.dispatcher.dispatch(
+        call_id, lat=lat, lon=lon, officer_id=chosen, category=category
+    )
+    data = {"how": record.how, "officer": chosen, "location": record.location}
+    await _file(request, call_id, "dispatch-requested", data)
     return _json(_call_view(engine, call_id), status=202)
+
+
+async def _file(request: web.Request, call_id: str, kind: str, data: dict[str, Any]) -> None:
+    """A person's action on a call, in the call's incident under their name (R20)."""
+    incidents = getattr(_engine(request), "incidents", None)  # absent in call-only shells
+    if incidents is not None:
+        await incidents.act(call_id, kind, http_access.actor(request), data)
 
 
 async def _control(request: web.Request, what: str) -> web.Response:
@@ -377,6 +389,7 @@ async def _control(request: web.Request, what: str) -> web.Response:
         controls.hold(call_id, what == "hold")
     else:
         controls.mute(call_id, what == "mute")
+    await _file(request, call_id, what, {})
     return _json(_call_view(engine, call_id), status=202)
 
 

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from engine.http_access import actor
+
 if TYPE_CHECKING:
     from engine.app import Engine
 
@@ -25,26 +27,30 @@ def _engine(request: web.Request) -> Engine:
 async def link_agency(request: web.Request) -> web.Response:
     """Dial the agency's configured desk into the call: 'bridge' keeps the call-taker in the
     call, 'transfer' hands the caller over (the call-taker leaves once the desk is bridged)."""
-    from engine.http import _body, _call_view, _json, _text
+    from engine.http import _body, _call_view, _file, _json, _text
 
     engine = _engine(request)
     body = await _body(request)
     call_id = request.match_info["call_id"]
-    engine.agencies.link(
+    link = engine.agencies.link(
         call_id,
         request.match_info["agency"],
         purpose=_text(body, "purpose", required=False),
-        actor=_text(body, "actor", required=False) or "rest",
+        actor=actor(request, _text(body, "actor", required=False)),
+    )
+    await _file(
+        request, call_id, "agency-requested", {"agency": link.agency, "purpose": link.purpose}
     )
     return _json(_call_view(engine, call_id), status=202)
 
 
 async def unlink_agency(request: web.Request) -> web.Response:
     """Stop ringing the desk, or take it out of the conference."""
-    from engine.http import _call_view, _json
+    from engine.http import _call_view, _file, _json
 
     engine = _engine(request)
     call_id = request.match_info["call_id"]
-    actor = request.query.get("actor", "rest")[:200]
-    engine.agencies.unlink(call_id, request.match_info["agency"], actor)
+    who = actor(request, request.query.get("actor", "")[:200])
+    link = engine.agencies.unlink(call_id, request.match_info["agency"], who)
+    await _file(request, call_id, "agency-withdrawn", {"agency": link.agency})
     return _json(_call_view(engine, call_id), status=202)

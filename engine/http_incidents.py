@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from dispatch.errors import DispatchError
+from engine.http_access import actor
 from incidents.store import Incident, IncidentEvent
 
 if TYPE_CHECKING:
@@ -138,7 +139,7 @@ async def report(request: web.Request) -> web.Response:
         source=source,
         caller=_string(body, "caller"),
         summary=_string(body, "summary", MAX_TEXT, required=True),
-        actor=_string(body, "actor") or "rest",
+        actor=actor(request, _string(body, "actor")),
         location=_location(body),
         category=_string(body, "category"),
         type=_string(body, "type"),
@@ -152,8 +153,8 @@ async def note(request: web.Request) -> web.Response:
 
     body = await _body(request)
     text = _string(body, "text", MAX_TEXT, required=True)
-    actor = _string(body, "actor") or "rest"
-    event = await _engine(request).incidents.note(request.match_info["number"], actor, text)
+    who = actor(request, _string(body, "actor"))
+    event = await _engine(request).incidents.note(request.match_info["number"], who, text)
     return _json(event_view(event), status=201)
 
 
@@ -165,8 +166,8 @@ async def locate(request: web.Request) -> web.Response:
     location = _location(body)
     if location is None:
         raise web.HTTPBadRequest(reason="'lat' and 'lon' are required")
-    actor = _string(body, "actor") or "rest"
-    event = await _engine(request).incidents.locate(request.match_info["number"], actor, location)
+    who = actor(request, _string(body, "actor"))
+    event = await _engine(request).incidents.locate(request.match_info["number"], who, location)
     return _json(event_view(event), status=201)
 
 
@@ -183,7 +184,7 @@ async def classify(request: web.Request) -> web.Response:
         "severity": _severity(body),
         "summary": _string(body, "summary", MAX_TEXT),
     }
-    actor = _string(body, "actor") or "rest"
+    who = actor(request, _string(body, "actor"))
     number = request.match_info["number"]
     incident = await engine.incidents.store.get(number)
     if incident is None:
@@ -199,19 +200,19 @@ async def classify(request: web.Request) -> web.Response:
             raise web.HTTPBadRequest(reason=f"'{key}' must be a list of at most 50 short strings")
         fraud[key] = values
     decision = engine.route(incident, changes)
-    events = await engine.incidents.classify(number, actor, changes, decision, fraud)
+    events = await engine.incidents.classify(number, who, changes, decision, fraud)
     result: dict[str, Any] = {
         "event": event_view(events[0]),
         "sent": [event_view(e) for e in events[1:]],
         "decision": decision,
         "dispatch": None,
     }
-    result.update(_carry_out(engine, incident, decision, changes["category"], actor))
+    result.update(_carry_out(engine, incident, decision, changes["category"], who))
     return _json(result)
 
 
 def _carry_out(
-    engine: Engine, incident: Incident, decision: dict[str, Any], category: str, actor: str
+    engine: Engine, incident: Incident, decision: dict[str, Any], category: str, who: str
 ) -> dict[str, Any]:
     """What the decision does to a live, answered call: the nearest officer dialled in (police,
     or fraud with violence), the anti-fraud desk bridged, the caller handed over to 12345.
@@ -244,7 +245,7 @@ def _carry_out(
     if desk is not None:
         agency, uri, purpose = desk
         try:
-            engine.agencies.link(incident.call_id, agency, uri, purpose=purpose, actor=actor)
+            engine.agencies.link(incident.call_id, agency, uri, purpose=purpose, actor=who)
             done["agency"] = {"started": True, "agency": agency, "purpose": purpose}
         except DispatchError as exc:
             done["agency"] = {"started": False, "agency": agency, "error": str(exc)}

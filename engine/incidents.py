@@ -300,6 +300,18 @@ class IncidentService:
         )
         return event
 
+    async def act(
+        self, call_id: str, kind: str, actor: str, data: dict[str, Any]
+    ) -> IncidentEvent | None:
+        """A person's action on a call (dispatch, hold, leave, ...), filed in the call's
+        incident before it is acknowledged; None for a call without an incident."""
+
+        async def write(number: str) -> IncidentEvent:
+            return await self.store.append(number, kind, actor, self.wall(), data)
+
+        event: IncidentEvent | None = await self._now(self._for_call(call_id, write))
+        return event
+
     async def note(self, number: str, actor: str, text: str) -> IncidentEvent:
         event: IncidentEvent = await self._now(
             lambda: self.store.append(number, "note", actor, self.wall(), {"text": text})

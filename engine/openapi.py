@@ -428,7 +428,35 @@ PATHS: dict[str, Any] = {
             errors=(400, 404, 503), params=(_path("OutboxId"),),
         ),
     },
+    "/api/session": {
+        "post": _op(
+            "log_in", "access",
+            "log in (a call-taker at a seat, which signs them in there, not ready); the "
+            "session is an HttpOnly cookie",
+            _ref("Principal"), errors=(400, 401, 404, 409, 429), body_required=True,
+            body=_obj(
+                {"user": _text(minLength=1), "password": _text(minLength=1), "seat": _text()},
+                ["user", "password"],
+            ),
+        ),
+        "get": _op("whoami", "access", "who is logged in", _ref("Principal")),
+        "delete": _op(
+            "log_out", "access", "log out (a call-taker's seat is signed out)",
+            _obj({"logged_out": {"type": "boolean"}}),
+        ),
+    },
 }  # fmt: skip
+_OPEN = {("/healthz", "get"), ("/metrics", "get"), ("/api/openapi.json", "get"),
+         ("/api/session", "post")}  # fmt: skip
+for _path_name, _item in PATHS.items():
+    for _method, _operation in _item.items():
+        if (_path_name, _method) in _OPEN:
+            _operation["security"] = []
+        else:
+            for _code in (401, 403):
+                _operation["responses"].setdefault(
+                    str(_code), {"$ref": f"#/components/responses/{ERRORS[_code][0]}"}
+                )
 
 DOCUMENT: dict[str, Any] = {
     "openapi": "3.1.0",
@@ -438,7 +466,12 @@ DOCUMENT: dict[str, Any] = {
         "description": __doc__,
     },
     "paths": PATHS,
+    "security": [{"session": []}, {"token": []}],
     "components": {
+        "securitySchemes": {
+            "session": {"type": "apiKey", "in": "cookie", "name": "hotline110_session"},
+            "token": {"type": "http", "scheme": "bearer", "description": "a service token"},
+        },
         "schemas": SCHEMAS,
         "parameters": PARAMETERS,
         "responses": {

@@ -113,7 +113,10 @@ ERRORS: dict[int, tuple[str, str]] = {
     400: ("BadRequest", "malformed body or query: not a JSON object, a wrong type, out of range"),
     404: ("NotFound", "no such seat, call, officer, incident or dead letter"),
     409: ("Conflict", "the current state refuses the request (the reason is in 'error')"),
+    401: ("Unauthorized", "no session cookie (POST /api/session) or service token"),
+    403: ("Forbidden", "the role, or the seat, may not do this (the reason is in 'error')"),
     413: ("TooLarge", f"the body is larger than {MAX_BODY} bytes"),
+    429: ("Locked", "too many failed log-ins for this name: wait a minute"),
     503: ("Unavailable", "the incident store is not available"),
 }
 
@@ -354,6 +357,15 @@ SCHEMAS: dict[str, Any] = {
         required=["queue"],
     ),
     "Call": _CALL,
+    "Principal": _obj(
+        {
+            "user": {"type": "string"},
+            "role": {"enum": ["call-taker", "supervisor", "admin"]},
+            "seat": _null("string"),
+            "service": {"type": "boolean"},
+        },
+        ["user", "role", "seat", "service"],
+    ),
     "PoolSlot": _obj(
         {
             "slot": {"type": "integer"},

@@ -259,6 +259,20 @@ class IncidentSettings:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class AccessSettings:
+    users: str = field(
+        default="",
+        metadata=_doc(
+            "Users and service tokens (TOML, hashes only; `hotline110 add-user` writes it). "
+            "'' = nobody: the REST API refuses every request but health and metrics."
+        ),
+    )
+    session_idle: float = field(
+        default=12 * 3600.0, metadata=_doc("A session unused this long ends, s (a shift).")
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class HttpSettings:
     address: str = field(default="127.0.0.1", metadata=_doc("REST API and /metrics address."))
     port: int = field(default=8110, metadata=_doc("REST API and /metrics port."))
@@ -274,6 +288,7 @@ class Settings:
     pool: PoolSettings = field(default_factory=PoolSettings)
     acd: AcdSettings = field(default_factory=AcdSettings)
     http: HttpSettings = field(default_factory=HttpSettings)
+    access: AccessSettings = field(default_factory=AccessSettings)
     recording: RecordingSettings = field(default_factory=RecordingSettings)
     dispatch: DispatchSettings = field(default_factory=DispatchSettings)
     incidents: IncidentSettings = field(default_factory=IncidentSettings)
@@ -461,6 +476,8 @@ def _check(settings: Settings, file: str, text: str) -> None:
         fail(("incidents", "store"), "must start with sqlite:/// or postgresql://")
     if not 1 <= inc.mqtt_port <= 65535:
         fail(("incidents", "mqtt_port"), f"{inc.mqtt_port} is not a port number")
+    if settings.access.session_idle <= 0:
+        fail(("access", "session_idle"), "must be positive")
     if inc.agency_ring_timeout <= 0:
         fail(("incidents", "agency_ring_timeout"), "must be positive")
     queue_names = [queue.name for queue in settings.acd.queues]

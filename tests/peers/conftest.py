@@ -16,6 +16,7 @@ import pytest
 
 from engine.app import Engine
 from engine.settings import (
+    AccessSettings,
     AcdSettings,
     DispatchSettings,
     FrontSettings,
@@ -27,6 +28,7 @@ from engine.settings import (
     Settings,
     TrunkSettings,
 )
+from tests.access import AUTH, Users, access_file
 from tests.peers.ports import PortBlock, allocate
 from tests.peers.postgres import Postgres
 
@@ -66,9 +68,14 @@ def settings_for(
     dispatch: dict[str, Any] | None = None,
     recording: dict[str, Any] | None = None,
     incidents: dict[str, Any] | None = None,
+    users: Users | None = None,
 ) -> Settings:
-    """Embedded defaults on this test's ports, with `seats` = [(seat_id, contact)]."""
+    """Embedded defaults on this test's ports, with `seats` = [(seat_id, contact)]; the REST
+    API takes the test service token (`tests.access.AUTH`) and `users`."""
+    state_dir.parent.mkdir(parents=True, exist_ok=True)
+    users_file = access_file(state_dir.parent / f"{state_dir.name}-access.toml", users)
     return Settings(
+        access=AccessSettings(users=str(users_file)),
         state_dir=str(state_dir),
         log_level="DEBUG",
         trunk=TrunkSettings(port=ports.trunk, **(trunk or {})),
@@ -150,7 +157,7 @@ async def centre(
 async def http_json(engine: Engine, method: str, path: str, body: Any = None) -> tuple[int, Any]:
     http = engine.settings.http
     async with (
-        aiohttp.ClientSession() as session,
+        aiohttp.ClientSession(headers=AUTH) as session,
         session.request(method, f"http://{http.address}:{http.port}{path}", json=body) as response,
     ):
         data = (

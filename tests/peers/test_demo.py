@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.access import AUTH, access_file
 from tests.peers.ports import allocate
 
 pytestmark = pytest.mark.peers
@@ -59,6 +60,7 @@ def test_run_with_the_shipped_config_serves_and_stops_cleanly_on_ctrl_c(tmp_path
     """`hotline110 run --config config/hotline110.toml`, moved onto free ports."""
     import signal
     import time
+    import urllib.error
     import urllib.request
 
     block = allocate(span=1700)
@@ -71,6 +73,7 @@ def test_run_with_the_shipped_config_serves_and_stops_cleanly_on_ctrl_c(tmp_path
         ("sip_port_base = 21000", f"sip_port_base = {block.base + 10}"),
         ("rtp_port_base = 23000", f"rtp_port_base = {block.base + 200}"),
         ('state_dir = "var"', f'state_dir = "{tmp_path / "var"}"'),
+        ('users = ""', f'users = "{access_file(tmp_path / "access.toml")}"'),
     ):
         assert old in text
         text = text.replace(old, new)
@@ -93,8 +96,11 @@ def test_run_with_the_shipped_config_serves_and_stops_cleanly_on_ctrl_c(tmp_path
                 time.sleep(0.2)
         assert health == 200
         url = f"http://127.0.0.1:{block.base + 6}/api/seats"
-        with urllib.request.urlopen(url, timeout=2) as response:
-            seats = __import__("json").loads(response.read())
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(url, timeout=2)
+        assert refused.value.code == 401  # the REST API is closed to strangers
+        with urllib.request.urlopen(urllib.request.Request(url, headers=AUTH), timeout=2) as reply:
+            seats = __import__("json").loads(reply.read())
         assert len(seats) == 100 and seats[0]["state"] == "logged-out"
         front_pid = int((tmp_path / "var" / "front" / "kamailio.pid").read_text())
         engine.send_signal(signal.SIGINT)

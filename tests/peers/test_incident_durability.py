@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from tests.access import AUTH, access_file
 from tests.peers.conftest import seat_farm
 from tests.peers.ports import PortBlock
 from tests.peers.sipp import SippCall
@@ -23,7 +24,7 @@ from tests.peers.sipp import SippCall
 pytestmark = pytest.mark.peers
 
 
-def config(ports: PortBlock, state: Path, seat_contact: str, store: str) -> str:
+def config(ports: PortBlock, state: Path, seat_contact: str, store: str, users: Path) -> str:
     return f"""
 state_dir = "{state}"
 [trunk]
@@ -38,6 +39,8 @@ sip_port_base = {ports.pool_sip}
 rtp_port_base = {ports.pool_rtp}
 [http]
 port = {ports.http}
+[access]
+users = "{users}"
 [incidents]
 city_code = "HZ"
 store = "{store}"
@@ -53,7 +56,7 @@ def request(ports: PortBlock, method: str, path: str, body: Any = None) -> tuple
     data = None if body is None else json.dumps(body).encode()
     req = urllib.request.Request(
         f"http://127.0.0.1:{ports.http}{path}", data=data, method=method,
-        headers={"Content-Type": "application/json"},
+        headers={"Content-Type": "application/json", **AUTH},
     )  # fmt: skip
     try:
         with urllib.request.urlopen(req, timeout=3) as response:
@@ -88,7 +91,8 @@ async def test_kill_9_mid_incident_loses_nothing_acknowledged(
     async with seat_farm(ports, tmp_path / "seats", 1) as farm:
         path = tmp_path / "hotline110.toml"
         store = "" if url.startswith("sqlite") else url  # SQLite: the embedded default
-        path.write_text(config(ports, tmp_path / "var", farm.contact("seat1"), store))
+        users = access_file(tmp_path / "access.toml")
+        path.write_text(config(ports, tmp_path / "var", farm.contact("seat1"), store, users))
         engine = start(path)
         sipp = SippCall(tmp_path, ports, 0, calls=1, hold_ms=30000, timeout_s=40)
         try:

@@ -21,15 +21,17 @@ from engine.http import build_app
 from engine.settings import PACKAGE_ROOT, DispatchSettings
 from metrics.registry import Metrics
 from sip import messages as msg
+from tests.access import AUTH, access
 
 
 class FakeEngine:
-    def __init__(self, **dispatch: Any) -> None:
+    def __init__(self, seats: int = 1, **dispatch: Any) -> None:
         self.metrics = Metrics()
         self.events = Events()
         self.alerts = Alerts(self.events, lambda kind: self.metrics.alerts.labels(kind).inc())
         self.acd = Distributor(
-            AcdConfig(wrap_up=0.0), [SeatConfig(seat_id="s1", contact="sip:s1@h")]
+            AcdConfig(wrap_up=0.0),
+            [SeatConfig(seat_id=f"s{n}", contact=f"sip:s{n}@h") for n in range(1, seats + 1)],
         )
         self.sent: list[tuple[str, msg.Message]] = []
         self.router = CallRouter(self.acd, self._send, self.metrics, alerts=self.alerts)
@@ -39,6 +41,7 @@ class FakeEngine:
             self.metrics, self.alerts, self.events,
         )  # fmt: skip
         self.controls = CallControls(self.router, self.acd, self._send)
+        self.access = access()
 
     def _send(self, call_id: str, command: msg.Message) -> bool:
         self.sent.append((call_id, command))
@@ -76,7 +79,7 @@ async def answered_call(engine: FakeEngine, client: TestClient[Any, Any]) -> Non
 
 
 async def client_for(engine: FakeEngine) -> TestClient[Any, Any]:
-    client = TestClient(TestServer(build_app(engine)))  # type: ignore[arg-type]
+    client = TestClient(TestServer(build_app(engine)), headers=AUTH)  # type: ignore[arg-type]
     await client.start_server()
     return client
 

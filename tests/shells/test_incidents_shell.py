@@ -20,14 +20,15 @@ from engine.settings import PACKAGE_ROOT
 from incidents.rules import load_rules
 from incidents.store import Incident, open_store
 from sip import messages as msg
+from tests.access import AUTH
 from tests.shells.test_dispatch_shell import FakeEngine as DispatchEngine
 
 STATION_POINT = (30.25, 120.15)
 
 
 class FakeEngine(DispatchEngine):
-    def __init__(self, db: Path, agency_ring_timeout: float = 30.0) -> None:
-        super().__init__()
+    def __init__(self, db: Path, agency_ring_timeout: float = 30.0, seats: int = 1) -> None:
+        super().__init__(seats=seats)
         self.store = open_store(f"sqlite:///{db}")
         self.incidents = IncidentService(
             self.store, city="HZ", domain="test.invalid", tz=self.city.roster.tz,
@@ -59,7 +60,7 @@ async def centre(tmp_path: Path) -> AsyncIterator[tuple[FakeEngine, TestClient[A
 async def running(engine: FakeEngine) -> AsyncIterator[tuple[FakeEngine, TestClient[Any, Any]]]:
     await engine.store.open()
     writer = asyncio.create_task(engine.incidents.run())
-    client = TestClient(TestServer(build_app(engine)))  # type: ignore[arg-type]
+    client = TestClient(TestServer(build_app(engine)), headers=AUTH)  # type: ignore[arg-type]
     await client.start_server()
     try:
         yield engine, client
@@ -129,7 +130,10 @@ async def test_a_call_opens_an_incident_that_records_every_step(
     assert "dispatch-started" in kinds and "recording" in kinds
     assert [e["seq"] for e in incident["events"]] == list(range(1, len(kinds) + 1))
     classified = incident["events"][3]
-    assert classified["actor"] == "rest" and classified["data"]["decision"]["route"] == "dispatch"
+    assert (
+        classified["actor"] == "service:rest"
+        and classified["data"]["decision"]["route"] == "dispatch"
+    )
     assert incident["status"] == "dispatched" and incident["type"] == "robbery"
     assert incident["station"] is not None and incident["county"] is not None
     assert incident["recordings"][0]["sha256"] == "ab"

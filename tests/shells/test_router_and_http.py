@@ -18,6 +18,7 @@ from engine.http import build_app
 from metrics.registry import Metrics
 from sip import messages as msg
 from sip.pool import MemberLost
+from tests.access import AUTH, access
 
 
 class FakeEngine:
@@ -40,6 +41,7 @@ class FakeEngine:
         )
         self.metrics.seats.source = lambda: self.acd.seats(time.monotonic())
         self.pool = self
+        self.access = access()
 
     def _send(self, call_id: str, command: msg.Message) -> bool:
         self.sent.append((call_id, command))
@@ -68,7 +70,8 @@ def offered(call_id: str, at: float) -> msg.CallOffered:
 @pytest.fixture
 async def client() -> Any:
     engine = FakeEngine()
-    async with TestClient(TestServer(build_app(engine))) as test_client:  # type: ignore[arg-type]
+    app = build_app(engine)  # type: ignore[arg-type]
+    async with TestClient(TestServer(app), headers=AUTH) as test_client:
         test_client.engine = engine  # type: ignore[attr-defined]
         yield test_client
 
