@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import shapely
-from shapely.geometry import shape
+from shapely.geometry import mapping, shape
 
 from dispatch.errors import AreaError, DispatchError
 
@@ -97,6 +97,7 @@ class Areas:
         self._cell_geom = {cell_id: geom for cell_id, _, geom in cells}
         self._station_ids = [props["id"] for props, _ in stations]
         self._station_props = {props["id"]: dict(props) for props, _ in stations}
+        self._station_geom = {props["id"]: geom for props, geom in stations}
         for geom in [*self._cell_geom.values(), *(geom for _, geom in stations)]:
             shapely.prepare(geom)
         self._cell_tree = shapely.STRtree([geom for _, _, geom in cells])
@@ -178,6 +179,23 @@ class Areas:
         if not geom.contains(point):
             point = geom.representative_point()
         return point.y, point.x
+
+    def geojson(self) -> dict[str, Any]:
+        """The cells and the stations' areas as GeoJSON FeatureCollections (for maps)."""
+
+        def collection(items: list[tuple[dict[str, Any], Any]]) -> dict[str, Any]:
+            features = [
+                {"type": "Feature", "properties": props, "geometry": mapping(g)}
+                for props, g in items
+            ]
+            return {"type": "FeatureCollection", "features": features}
+
+        cells = [
+            ({"id": c, "station": self._cell_station[c]}, self._cell_geom[c])
+            for c in self._cell_ids
+        ]
+        stations = [(self._station_props[s], self._station_geom[s]) for s in self._station_ids]
+        return {"grid": collection(cells), "stations": collection(stations)}
 
     def extent(self) -> tuple[float, float, float, float]:
         """(south, west, north, east) of all grid cells, degrees."""

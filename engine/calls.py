@@ -19,6 +19,7 @@ from typing import Any
 from acd import events as acd
 from acd.distributor import Distributor
 from engine.alerts import Alerts
+from engine.sla import SlaWindow
 from metrics.registry import Metrics
 from sip import messages as msg
 from sip.pool import MemberLost
@@ -184,6 +185,10 @@ class CallRouter:
         self.calls: dict[str, CallRecord] = {}
         self.finished: deque[CallRecord] = deque(maxlen=KEEP_FINISHED)
         self.tally = Tally()
+        self.answer_sla = SlaWindow()
+        """Calls answered within ANSWER_TARGET (met) of those answered or abandoned."""
+        self.trunks: dict[str, dict[str, int]] = {}
+        """Per trunk: offered, answered."""
         self._timer: asyncio.TimerHandle | None = None
         for reason in ADMISSION_REFUSALS:  # a series from the start: dashboards see 0, not gaps
             metrics.admissions_refused.labels(reason)
@@ -211,6 +216,8 @@ class CallRouter:
             record.queue = self.queue_for(event.called)
             record.skills = tuple(event.skills)
             self.calls[event.call_id] = record
+            self._publish("call/offered", record)
+            self._trunk(record.trunk)["offered"] += 1
             self.tally.offered += 1
             self.metrics.offered.labels(event.trunk).inc()
             log.info(
@@ -367,6 +374,7 @@ class CallRouter:
                 self._seat_back(record.rejoined_seat)
             log.info("[call %s] ended (handed off, by %s): %s", call_id, ended_by, reason)
             self.finished.append(record)
+            self._publish("call/ended", record, seat_id=record.seat_id, outcome=record.outcome)
             return
         if ended_by == "lost":
             record.outcome = "failed"
@@ -380,6 +388,7 @@ class CallRouter:
             self._feed(acd.CallEnded(at=at, call_id=call_id))
         elif ended_by == "caller":
             record.outcome = "abandoned"
+            self.answer_sla.count(time.time(), False)
             self.tally.abandoned += 1
             self.metrics.abandoned.labels(record.trunk).inc()
             self._feed(acd.CallAbandoned(at=at, call_id=call_id))
@@ -390,6 +399,22 @@ class CallRouter:
             self._feed(acd.CallFailed(at=at, call_id=call_id, reason=reason or ended_by))
         log.info("[call %s] ended (%s, by %s): %s", call_id, record.outcome, ended_by, reason)
         self.finished.append(record)
+        self._publish("call/ended", record, seat_id=record.seat_id, outcome=record.outcome)
+
+    def _trunk(self, name: str) -> dict[str, int]:
+        return self.trunks.setdefault(name, {"offered": 0, "answered": 0})
+
+    def _publish(self, topic: str, record: CallRecord, **data: Any) -> None:
+        """A call step for live screens (the console's screen pop, the dashboard)."""
+        if self.alerts is not None:
+            self.alerts.events.publish(
+                topic,
+                call_id=record.call_id,
+                caller=record.caller,
+                location=record.location,
+                reason=record.reason,
+                **data,
+            )
 
     def _connected_now(self, call_id: str) -> bool:
         view = self.acd.call(call_id)
@@ -421,6 +446,7 @@ class CallRouter:
                     if record.announced_at is None and not record.rings:
                         self.metrics.responses.labels("1xx").inc()  # the member sends one 180
                     record.rings.append((self.clock(), action.seat_id, "ringing"))
+                    self._publish("call/ringing", record, seat_id=action.seat_id)
                 self.send(action.call_id, msg.RingSeat(seat_id=action.seat_id, uri=action.contact))
             elif isinstance(action, acd.CancelRing):
                 # ring-no-answer, the caller left while it rang, or a late answer to drop
@@ -428,6 +454,9 @@ class CallRouter:
                 self.send(action.call_id, msg.CancelSeat(seat_id=action.seat_id))
             elif isinstance(action, acd.ConnectSeat):
                 self._connected(action.call_id, action.seat_id)
+                connected = self.calls.get(action.call_id)
+                if connected is not None:
+                    self._publish("call/answered", connected, seat_id=action.seat_id)
                 self.send(action.call_id, msg.Connect(seat_id=action.seat_id))
             elif isinstance(action, acd.Announce):
                 self.send(action.call_id, msg.Announce())
@@ -488,6 +517,8 @@ class CallRouter:
             log.info("[call %s] answered by the overflow target %s", call_id, seat_id)
             return
         wait = now - record.offered_at
+        self.answer_sla.count(time.time(), wait <= ANSWER_TARGET)
+        self._trunk(record.trunk)["answered"] += 1
         self.tally.answered += 1
         self.tally.answer_times.append(wait)
         if wait <= ANSWER_TARGET:

@@ -27,6 +27,7 @@ from dispatch.errors import DispatchError
 from dispatch.force import Force, ForceConfig, OfficerStatus
 from engine.alerts import Alerts, Events
 from engine.settings import DispatchSettings
+from engine.sla import SlaWindow
 from metrics.registry import Metrics
 from sip import messages as msg
 
@@ -115,6 +116,8 @@ class Dispatcher:
         self.clock = clock
         self.wall = wall
         self.tally = Tally()
+        self.bridge_sla = SlaWindow()
+        """Dispatches bridged within bridge_target (met); a late one counts when it is late."""
         self.ladders: dict[str, ld.Ladder] = {}
         self._records: dict[str, DispatchRecord] = {}
         self._ringing: dict[str, str] = {}  # officer id -> call id, while their phone rings
@@ -331,6 +334,7 @@ class Dispatcher:
         self.tally.bridge_times.append(seconds)
         if seconds <= self.settings.bridge_target:
             self.tally.within_target += 1
+            self.bridge_sla.count(self.wall(), True)
         name = dispatch.bridged.name if dispatch.bridged else target
         log.info(
             "[call %s] officer %s bridged %.0f ms after the INVITE", call_id, name, seconds * 1000
@@ -380,6 +384,8 @@ class Dispatcher:
             elif isinstance(action, ld.Alert):
                 if dispatch is not None and action.kind == "ladder-exhausted":
                     dispatch.outcome = "exhausted"
+                if action.kind == "bridge-late":
+                    self.bridge_sla.count(self.wall(), False)
                 record = self._record(call_id)
                 if record is not None:
                     record.alerts.append((self.clock(), action.kind, action.message))

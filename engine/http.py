@@ -22,7 +22,14 @@ from acd import events as acd
 from acd.errors import AcdError
 from dispatch.errors import DispatchError
 from dispatch.roster import Shift
-from engine import http_access, http_agencies, http_incidents, openapi
+from engine import (
+    http_access,
+    http_agencies,
+    http_dashboard,
+    http_incidents,
+    http_stream,
+    openapi,
+)
 from incidents.store import StoreError
 
 if TYPE_CHECKING:
@@ -74,6 +81,8 @@ def build_app(engine: Engine) -> web.Application:
     http_incidents.add_routes(app)
     http_agencies.add_routes(app)
     http_access.add_routes(app)
+    http_stream.add_routes(app)
+    http_dashboard.add_routes(app)
     return app
 
 
@@ -144,7 +153,7 @@ async def status(request: web.Request) -> web.Response:
     return _json(_engine(request).summary())
 
 
-def _seat_view(view: Any) -> dict[str, Any]:
+def seat_view(view: Any) -> dict[str, Any]:
     return {
         "seat_id": view.seat_id,
         "contact": view.contact,
@@ -165,12 +174,12 @@ def _seat_view(view: Any) -> dict[str, Any]:
 
 
 async def seats(request: web.Request) -> web.Response:
-    return _json([_seat_view(view) for view in _engine(request).acd.seats(time.monotonic())])
+    return _json([seat_view(view) for view in _engine(request).acd.seats(time.monotonic())])
 
 
 async def seat(request: web.Request) -> web.Response:
     view = _engine(request).acd.seat(request.match_info["seat_id"], time.monotonic())
-    data = _seat_view(view)
+    data = seat_view(view)
     data["history"] = [
         {"at": at, "from": old.value, "to": new.value, "reason": reason}
         for at, old, new, reason in view.history
@@ -181,7 +190,7 @@ async def seat(request: web.Request) -> web.Response:
 async def _agent(request: web.Request, event: acd.AcdEvent) -> web.Response:
     engine = _engine(request)
     engine.router.agent(event)
-    return _json(_seat_view(engine.acd.seat(request.match_info["seat_id"], time.monotonic())))
+    return _json(seat_view(engine.acd.seat(request.match_info["seat_id"], time.monotonic())))
 
 
 async def login(request: web.Request) -> web.Response:
@@ -259,25 +268,28 @@ async def set_skills(request: web.Request) -> web.Response:
 
 
 async def queue(request: web.Request) -> web.Response:
+    return _json(queue_view(_engine(request)))
+
+
+def queue_view(engine: Engine) -> list[dict[str, Any]]:
+    """The waiting calls, oldest first (GET /api/queue, the live stream's snapshot)."""
     now = time.monotonic()
-    return _json(
-        [
-            {
-                "call_id": view.call_id,
-                "caller": view.caller,
-                "queue": view.queue,
-                "priority": view.priority,
-                "priority_reason": view.priority_reason,
-                "skills": list(view.skills),
-                "wait_seconds": round(now - view.arrived_at, 3),
-                "announced": view.announced,
-                "ringing": list(view.ringing),
-                "ringing_seat": view.ringing_seat,
-                "overflow_ringing": view.overflow_ringing or None,
-            }
-            for view in _engine(request).acd.waiting()
-        ]
-    )
+    return [
+        {
+            "call_id": view.call_id,
+            "caller": view.caller,
+            "queue": view.queue,
+            "priority": view.priority,
+            "priority_reason": view.priority_reason,
+            "skills": list(view.skills),
+            "wait_seconds": round(now - view.arrived_at, 3),
+            "announced": view.announced,
+            "ringing": list(view.ringing),
+            "ringing_seat": view.ringing_seat,
+            "overflow_ringing": view.overflow_ringing or None,
+        }
+        for view in engine.acd.waiting()
+    ]
 
 
 async def queues(request: web.Request) -> web.Response:

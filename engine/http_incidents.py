@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 MAX_TEXT = 4000
 SOURCES = ("walk-in", "tip")
-FILTERS = ("station", "county", "grid", "type", "category", "status")
+FILTERS = ("station", "county", "grid", "type", "category", "status", "caller")
 
 
 def add_routes(app: web.Application) -> None:

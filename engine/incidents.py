@@ -78,6 +78,7 @@ class IncidentService:
                 result = await self._write(op)
                 self.written += 1
                 self.wake_relay()
+                self._announce(result)
                 if done is not None and not done.done():
                     done.set_result(result)
         finally:
@@ -100,6 +101,28 @@ class IncidentService:
             self.alerts.raise_("store-failing", f"incident store write failed: {failure!r}")
             await asyncio.sleep(delay)
             delay = min(delay * 2, RETRY_MAX)
+
+    def _announce(self, result: Any) -> None:
+        """What was stored, on the event bus for live screens (the console's timeline)."""
+        if isinstance(result, Incident):
+            self.events.publish(
+                "incident/opened",
+                number=result.number,
+                call_id=result.call_id,
+                caller=result.caller,
+                source=result.source,
+                location=result.location,
+                station=result.station,
+            )
+        elif isinstance(result, IncidentEvent):
+            self.events.publish(
+                "incident/event",
+                number=result.number,
+                seq_in_incident=result.seq,
+                kind=result.kind,
+                actor=result.actor,
+                data=result.data,
+            )
 
     def _later(self, op: Op) -> None:
         self._queue.put_nowait((op, None))

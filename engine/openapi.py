@@ -324,7 +324,7 @@ PATHS: dict[str, Any] = {
             params=(
                 *(
                     _query(key, {"type": "string"}, f"only this {key}")
-                    for key in ("station", "county", "grid", "type", "category", "status")
+                    for key in ("station", "county", "grid", "type", "category", "status", "caller")
                 ),
                 _query("since", {"type": "number"}, "opened at or after (epoch seconds)"),
                 _query("until", {"type": "number"}, "opened before (epoch seconds)"),
@@ -426,6 +426,38 @@ PATHS: dict[str, Any] = {
             "requeue", "outbox", "put a dead letter back in line",
             _obj({"requeued": {"type": "integer"}}, ["requeued"]), status=202,
             errors=(400, 404, 503), params=(_path("OutboxId"),),
+        ),
+    },
+    "/api/stream": {
+        "get": _op(
+            "stream", "live",
+            "server-sent events: every engine event as published (id: seq, event: topic, "
+            "data: JSON; call/* carry their incident), and a 'snapshot' (status, seats, queue) "
+            "each second",
+            {"type": "string"}, errors=(400,), content_type="text/event-stream",
+            params=(_query("since", {"type": "integer", "default": 0},
+                           "replay the events still held after this seq"),),
+        ),
+    },
+    "/api/dashboard": {
+        "get": _op(
+            "dashboard", "live",
+            "service levels live and today (answered within 3 s, officer bridged within 30 s), "
+            "queue, seats by state, pool, front, trunks, recent alerts",
+            _obj({k: {"type": "object"} for k in ("answer_sla", "bridge_sla", "queue", "seats",
+                                                   "pool", "front")}
+                 | {"trunks": _array({"type": "object"}), "alerts": _array({"type": "object"}),
+                    "calls_active": {"type": "integer"}},
+                 ["answer_sla", "bridge_sla", "queue", "seats", "pool", "front", "trunks"]),
+        ),
+    },
+    "/api/city": {
+        "get": _op(
+            "city", "live", "the grid cells and station areas (GeoJSON) and their extent",
+            _obj({"grid": {"type": "object"}, "stations": {"type": "object"},
+                  "extent": _array({"type": "number"}, minItems=4, maxItems=4,
+                                   description="[west, south, east, north], degrees")},
+                 ["grid", "stations", "extent"]),
         ),
     },
     "/api/session": {

@@ -559,12 +559,13 @@ class SqlStore(abc.ABC):
         type: str | None = None,
         category: str | None = None,
         status: str | None = None,
+        caller: str | None = None,
         limit: int = 50,
         offset: int = 0,
     ) -> tuple[list[Incident], int]:
         """One page of matching incidents, newest first, and how many match in all."""
         filters = dict(station=station, county=county, grid=grid, since=since, until=until)
-        filters.update(type=type, category=category, status=status)
+        filters.update(type=type, category=category, status=status, caller=caller)
         return await self._run(query_tx(filters, limit, offset), write=False)
 
     async def outbox_pending(
