@@ -26,6 +26,7 @@ import contextlib
 import dataclasses
 import itertools
 import logging
+import secrets
 import sys
 import time
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ from typing import Any, TextIO
 from demo.carrier import Carrier, CarrierResult
 from demo.officers import PER_PROCESS, Patrol, city_on_farm, officer_farm
 from demo.seatfarm import RTP_PORTS_PER_WORKER, SeatFarm
+from engine.access import hash_password
 from engine.app import Engine, load_city_settings
 from engine.errors import StartupError
 from engine.settings import SeatSettings, Settings
@@ -82,6 +84,21 @@ def demo_settings(base: Settings, plan: DemoPlan, farm: SeatFarm) -> Settings:
         pool=dataclasses.replace(base.pool, sip_port_base=p + 100, rtp_port_base=p + 2000),
         seats=seats,
     )
+
+
+def demo_supervisor(workdir: Path) -> tuple[Path, str]:
+    """An access file with one supervisor whose password is new every run (printed, never
+    stored in clear); returns the file and the log-in to show."""
+    password = secrets.token_urlsafe(9)
+    workdir.mkdir(parents=True, exist_ok=True)
+    path = workdir / "access.toml"
+    path.write_text(
+        f'[[users]]\nname = "supervisor"\nrole = "supervisor"\n'
+        f'password = "{hash_password(password)}"\n',
+        encoding="utf-8",
+    )
+    path.chmod(0o600)
+    return path, f"user supervisor  password {password}"
 
 
 def check_ports(plan: DemoPlan, settings: Settings, officer_phones: int) -> None:
@@ -154,6 +171,12 @@ async def run_demo(base: Settings, plan: DemoPlan, out: TextIO = sys.stdout) -> 
         workdir=workdir / "officers",
     )
     settings = demo_settings(base, plan, farm)
+    login = ""
+    if not settings.access.users:  # a supervisor for the dashboard, new every run
+        users, login = demo_supervisor(workdir)
+        settings = dataclasses.replace(
+            settings, access=dataclasses.replace(settings.access, users=str(users))
+        )
     check_ports(plan, settings, len(officers.seat_ids()))
     engine: Engine | None = None
     carrier: Carrier | None = None
@@ -166,6 +189,9 @@ async def run_demo(base: Settings, plan: DemoPlan, out: TextIO = sys.stdout) -> 
                 raise outcome
         engine = Engine(settings, city=city_on_farm(city, officers))
         await engine.start()
+        if login and plan.calls is None:
+            http = f"http://{settings.http.address}:{settings.http.port}"
+            print(f"dashboard {http}/dashboard  {login}", file=out, flush=True)
         runner = asyncio.create_task(engine.run())
         patrol = asyncio.create_task(
             Patrol(engine, dispatch_share=plan.dispatch_share, seed=plan.seed).run()
