@@ -30,8 +30,24 @@ SNAPSHOT_EVERY = 1.0
 MAX_BACKLOG = 5000
 
 
+CLOSING = web.AppKey("stream-closing", asyncio.Event)
+
+
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/stream", stream)
+    app.on_startup.append(_open)
+    app.on_shutdown.append(_close)
+
+
+async def _open(app: web.Application) -> None:
+    app[CLOSING] = asyncio.Event()
+
+
+async def _close(app: web.Application) -> None:
+    """At shutdown the streams end (the browsers reconnect to the next engine), or the HTTP
+    server's graceful shutdown would wait on them."""
+    if CLOSING in app:
+        app[CLOSING].set()
 
 
 def _engine(request: web.Request) -> Engine:
@@ -74,7 +90,8 @@ async def stream(request: web.Request) -> web.StreamResponse:
             sent = event["seq"]
         await _send(response, engine, {"seq": sent, "topic": "snapshot", **snapshot(engine)})
         next_snapshot = time.monotonic() + SNAPSHOT_EVERY
-        while True:
+        closing = request.app.get(CLOSING) or asyncio.Event()
+        while not closing.is_set():
             if bus.qsize() > MAX_BACKLOG:
                 log.warning("live stream closed: the client is %d events behind", bus.qsize())
                 break

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -116,3 +117,12 @@ async def test_the_live_stream_the_dashboard_and_the_city_of_a_real_call(
         assert page["total"] == 1 and page["items"][0]["number"] == opened["number"]
         status, page = await http_json(engine, "GET", "/api/incidents?caller=19999999999")
         assert page["total"] == 0
+
+        # a screen still watching when the engine stops does not hold the shutdown up
+        watching = asyncio.create_task(
+            read_stream(f"http://{http.address}:{http.port}/api/stream", [], asyncio.Event())
+        )
+        await asyncio.sleep(0.5)
+        stopping = time.monotonic()
+    await asyncio.wait_for(watching, 5)  # the engine ended the stream
+    assert time.monotonic() - stopping < 15.0
