@@ -396,7 +396,11 @@ async def _control(request: web.Request, what: str) -> web.Response:
         controls.leave(call_id)
     elif what == "rejoin":
         body = await _body(request)
-        controls.rejoin(call_id, _text(body, "seat", required=False))
+        seat = _text(body, "seat", required=False)
+        who = http_access.principal_of(request)
+        if seat and who.seat and seat != who.seat and not who.at_least("supervisor"):
+            raise web.HTTPForbidden(reason=f"a call-taker rejoins at their own seat ({who.seat})")
+        controls.rejoin(call_id, seat or who.seat)
     elif what in ("hold", "unhold"):
         controls.hold(call_id, what == "hold")
     else:

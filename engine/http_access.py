@@ -6,6 +6,7 @@ pages of the console and the dashboard (they ask for a log-in themselves). Every
 numbers and locations. On top of that:
 
 * supervisor or admin: the supervisor's routes, seat skills, rosters, the outbox's dead letters;
+* a service token or a supervisor: officers' positions (their terminals report them);
 * a call-taker acts only on their own seat and on calls (and the incidents of calls) their seat
   has taken; supervisors act on any.
 
@@ -41,6 +42,8 @@ SUPERVISOR_ONLY = (
     ("PUT", "/api/officers/{officer_id}/roster"),
     ("*", "/api/outbox/"),
 )
+MACHINES_OR_SUPERVISOR = (("PUT", "/api/officers/{officer_id}/position"),)
+"""Positions come from the officers' terminals (service tokens); a person does not type them."""
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -106,6 +109,9 @@ async def _allowed(engine: Engine, request: web.Request, who: Principal) -> None
     for method, prefix in SUPERVISOR_ONLY:
         if method in ("*", request.method) and canonical.startswith(prefix):
             raise AccessError(f"{who.name} is a {who.role}: this needs a supervisor")
+    for method, path in MACHINES_OR_SUPERVISOR:
+        if method == request.method and canonical == path and not who.service:
+            raise AccessError("this comes from an officer's terminal (a service token)")
     if request.method == "GET" or who.service:
         return
     info = request.match_info

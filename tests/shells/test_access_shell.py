@@ -124,6 +124,13 @@ async def test_a_call_taker_acts_only_on_their_seats_calls_and_is_named_in_the_t
     assert (await li.get("/api/outbox/dead-letters")).status == 403
     assert (await sun.put("/api/seats/s1/skills", json={"skills": {"lang:yue": 5}})).status == 200
     assert (await sun.post("/api/supervisor/seats/s2/not-ready", json={})).status == 200
+    officer = engine.dispatcher.force.officers(time.time())[0].id
+    where = {"lat": lat, "lon": lon, "ts": time.time()}
+    typed = await li.put(f"/api/officers/{officer}/position", json=where)
+    assert typed.status == 403 and "terminal" in (await typed.json())["error"]
+    assert (await service.put(f"/api/officers/{officer}/position", json=where)).status == 200
+    elsewhere = await li.post("/api/calls/c1/rejoin", json={"seat": "s2"})
+    assert elsewhere.status == 403 and "own seat" in (await elsewhere.json())["error"]
     walk_in = await service.post(
         "/api/incidents", json={"source": "walk-in", "summary": "bike", "actor": "station S-nw"}
     )
