@@ -187,8 +187,8 @@ class CallRouter:
         self.tally = Tally()
         self.answer_sla = SlaWindow()
         """Calls answered within ANSWER_TARGET (met) of those answered or abandoned."""
-        self.trunks: dict[str, dict[str, int]] = {}
-        """Per trunk: offered, answered."""
+        self.trunks: dict[str, dict[str, Any]] = {}
+        """Per trunk: offered, answered, last_offered_at (epoch): a silent trunk shows."""
         self._timer: asyncio.TimerHandle | None = None
         for reason in ADMISSION_REFUSALS:  # a series from the start: dashboards see 0, not gaps
             metrics.admissions_refused.labels(reason)
@@ -217,7 +217,9 @@ class CallRouter:
             record.skills = tuple(event.skills)
             self.calls[event.call_id] = record
             self._publish("call/offered", record)
-            self._trunk(record.trunk)["offered"] += 1
+            trunk = self._trunk(record.trunk)
+            trunk["offered"] += 1
+            trunk["last_offered_at"] = round(time.time(), 3)
             self.tally.offered += 1
             self.metrics.offered.labels(event.trunk).inc()
             log.info(
@@ -401,8 +403,8 @@ class CallRouter:
         self.finished.append(record)
         self._publish("call/ended", record, seat_id=record.seat_id, outcome=record.outcome)
 
-    def _trunk(self, name: str) -> dict[str, int]:
-        return self.trunks.setdefault(name, {"offered": 0, "answered": 0})
+    def _trunk(self, name: str) -> dict[str, Any]:
+        return self.trunks.setdefault(name, {"offered": 0, "answered": 0, "last_offered_at": None})
 
     def _publish(self, topic: str, record: CallRecord, **data: Any) -> None:
         """A call step for live screens (the console's screen pop, the dashboard)."""

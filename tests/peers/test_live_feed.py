@@ -102,7 +102,9 @@ async def test_the_live_stream_the_dashboard_and_the_city_of_a_real_call(
         assert status == 200, board
         assert board["answer_sla"]["today"] == {"met": 1, "total": 1, "share": 1.0}
         assert board["answer_sla"]["target_s"] == 3.0 and board["bridge_sla"]["target_s"] == 30.0
-        assert board["trunks"] == [{"name": "carrier", "offered": 1, "answered": 1}]
+        (trunk,) = board["trunks"]
+        assert (trunk["name"], trunk["offered"], trunk["answered"]) == ("carrier", 1, 1)
+        assert 0 < time.time() - trunk["last_offered_at"] < 60
         assert board["front"]["up"] and board["pool"]["pool_warm"] >= 1
         assert sum(board["seats"].values()) == 1
 
