@@ -13,8 +13,9 @@ test: setup lint typecheck
 
 setup: $(STAMP)
 
-$(STAMP): setup.cfg pyproject.toml scripts/install-system-deps
+$(STAMP): setup.cfg pyproject.toml scripts/install-system-deps web/package-lock.json
 	scripts/install-system-deps
+	npm ci --prefix web --no-audit --no-fund
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[test]'
@@ -31,4 +32,4 @@ unit: setup
 	$(PY) -m pytest -q tests/unit
 
 clean:
-	rm -rf $(VENV) var *.egg-info
+	rm -rf $(VENV) var *.egg-info web/node_modules

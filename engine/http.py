@@ -28,6 +28,7 @@ from engine import (
     http_dashboard,
     http_incidents,
     http_stream,
+    http_ui,
     openapi,
 )
 from incidents.store import StoreError
@@ -83,6 +84,7 @@ def build_app(engine: Engine) -> web.Application:
     http_access.add_routes(app)
     http_stream.add_routes(app)
     http_dashboard.add_routes(app)
+    http_ui.add_routes(app)
     return app
 
 
@@ -161,6 +163,7 @@ def seat_view(view: Any) -> dict[str, Any]:
         "state": view.state.value,
         "reason": view.reason,
         "since": view.since,
+        "in_state_s": round(time.monotonic() - view.since, 1),
         "call_id": view.call_id,
         "pending": view.pending,
         "queues": list(view.queues),

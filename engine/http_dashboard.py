@@ -45,8 +45,13 @@ async def dashboard(request: web.Request) -> web.Response:
     answers, bridges = engine.router.answer_sla, engine.dispatcher.bridge_sla
     waiting = engine.acd.waiting()
     mono = time.monotonic()
-    counts = engine.acd.counts_by_state()
+    seats = engine.acd.counts_by_state()
     front = engine.front
+    counts = await engine.incidents.store.counts(today_from)
+    by_grid: dict[str, int] = {}
+    for grid, _, n in counts:
+        if grid is not None:
+            by_grid[grid] = by_grid.get(grid, 0) + n
     return _json(
         {
             "answer_sla": {
@@ -64,7 +69,14 @@ async def dashboard(request: web.Request) -> web.Response:
                 "waiting": len(waiting),
                 "oldest_wait_s": round(max((mono - w.arrived_at for w in waiting), default=0.0), 1),
             },
-            "seats": {state.value: count for state, count in counts.items()},
+            "seats": {state.value: n for state, n in seats.items()},
+            "incidents_today": {
+                "total": sum(n for _, _, n in counts),
+                "open": sum(
+                    n for _, status, n in counts if status not in ("closed", "transferred")
+                ),
+                "by_grid": by_grid,
+            },
             "calls_active": len(engine.router.calls),
             "pool": engine.health(),
             "front": {

@@ -2,7 +2,9 @@
 
 Every engine event (a call offered, ringing at a seat, answered, ended; an incident opened and
 each event stored in it; every dispatch, agency and alert step) goes out as it is published,
-`id: <seq>`, `event: <topic>`, `data: <json>`; call events carry their incident's number. Once
+`id: <seq>`, `event: <topic>`, `data: <json>`; call events carry their incident's number, and
+every alert comes as the event `alert` (its topic, `alert/<kind>`, in the data), since a
+browser's EventSource can only listen to names it knows. Once
 a second a `snapshot` carries the status figures, every seat and the queue, so a screen that
 missed something is right again within a second. `?since=<seq>` (or the browser's own
 Last-Event-ID on reconnect) replays what the engine still holds after that event.
@@ -124,4 +126,5 @@ async def _send(response: web.StreamResponse, engine: Engine, event: dict[str, A
         number = None if incidents is None else incidents.by_call.get(event.get("call_id", ""))
         event = {**event, "incident": number}
     data = json.dumps(event, default=str, separators=(",", ":"))
-    await response.write(f"id: {event.get('seq', 0)}\nevent: {topic}\ndata: {data}\n\n".encode())
+    name = "alert" if topic.startswith("alert/") else topic  # one name: no kind goes unheard
+    await response.write(f"id: {event.get('seq', 0)}\nevent: {name}\ndata: {data}\n\n".encode())

@@ -178,6 +178,13 @@ async def test_a_flooding_source_is_stopped_at_the_front(ports: PortBlock, tmp_p
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as flood:
             flood.bind(("127.0.0.3", 0))
             flood.setblocking(False)
+            # room for all 200 replies at once: a loopback datagram takes ~2 KiB of buffer, and
+            # the default 208 KiB drops replies whenever this loaded loop reads them late
+            force = getattr(socket, "SO_RCVBUFFORCE", 33)  # Linux; root may pass rmem_max
+            try:
+                flood.setsockopt(socket.SOL_SOCKET, force, 4 << 20)
+            except PermissionError:
+                flood.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
             port = flood.getsockname()[1]
             for n in range(200):  # 200 requests in well under a second from one address
                 flood.sendto(

@@ -193,6 +193,15 @@ async def test_query_filters_pagination_and_total(store: SqlStore) -> None:
     assert await only(station="ST-9") == []
     page, total = await store.query(station="ST-0", limit=2, offset=1)
     assert total == 6 and [i.number for i in page] == [numbers[8], numbers[6]]
+    other = await store.create(new(1020.0, caller="13900000009"), city=CITY, day=DAY, domain=DOMAIN)
+    assert await only(caller="13900000009") == [other.number]
+    # the dashboard's map: how many per grid cell and status, from a time on
+    counts = sorted(await store.counts(1006.0), key=str)
+    assert counts == sorted(
+        [("G0", "open", 2), ("G1", "open", 2), ("G2", "open", 2), (None, "open", 1)], key=str
+    )
+    assert sum(n for _, _, n in await store.counts(0.0)) == 13
+    assert ("G2", "closed", 1) in await store.counts(0.0)
 
 
 async def test_outbox_pending_sent_failed_dead(store: SqlStore) -> None:

@@ -39,7 +39,8 @@ async def read_stream(url: str, into: list[dict[str, Any]], stop: asyncio.Event)
                 fields[name] = value
                 continue
             event = json.loads(fields["data"])
-            assert event["topic"] == fields["event"] and str(event["seq"]) == fields["id"]
+            name = "alert" if event["topic"].startswith("alert/") else event["topic"]
+            assert name == fields["event"] and str(event["seq"]) == fields["id"]
             into.append(event)
             fields = {}
             if stop.is_set():
@@ -65,6 +66,8 @@ async def test_the_live_stream_the_dashboard_and_the_city_of_a_real_call(
                 return [e["topic"] for e in events if e["topic"] != "snapshot"]
 
             await eventually(lambda: "call/ended" in topics(), 10, "the call's end on the stream")
+            engine.alerts.raise_("store-failing", "checking the stream carries alerts")
+            await eventually(lambda: "alert/store-failing" in topics(), 5, "the alert (as 'alert')")
             await eventually(lambda: "incident/event" in topics(), 5, "incident events")
             order = topics()
             for earlier, later in (("call/offered", "call/ringing"),
@@ -107,6 +110,9 @@ async def test_the_live_stream_the_dashboard_and_the_city_of_a_real_call(
         assert 0 < time.time() - trunk["last_offered_at"] < 60
         assert board["front"]["up"] and board["pool"]["pool_warm"] >= 1
         assert sum(board["seats"].values()) == 1
+        today = board["incidents_today"]
+        assert (today["total"], today["open"]) == (1, 1)
+        assert sum(today["by_grid"].values()) == (1 if opened["location"] else 0)
 
         status, city = await http_json(engine, "GET", "/api/city")
         west, south, east, north = city["extent"]

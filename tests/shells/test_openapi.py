@@ -31,13 +31,33 @@ async def app() -> AsyncIterator[web.Application]:
         engine.router.stop()
 
 
+PAGES, FILES = ("/", "/console", "/dashboard"), "/ui/"
+"""The browser's pages and their static files (engine/http_ui.py): not part of the API."""
+
+
 def registered(app: web.Application) -> dict[tuple[str, str], Any]:
-    """(method, path template) -> handler, for every route but aiohttp's automatic HEADs."""
-    return {
+    """(method, path template) -> handler, for every route of the API (all of /api/, and
+    /metrics and /healthz) but aiohttp's automatic HEADs."""
+    routes = {
         (route.method.lower(), route.resource.canonical): route.handler
         for route in app.router.routes()
         if route.method != "HEAD" and route.resource is not None
     }
+    return {
+        key: handler
+        for key, handler in routes.items()
+        if key[1].startswith("/api/") or key[1] in ("/metrics", "/healthz")
+    }
+
+
+async def test_only_the_pages_and_their_files_are_left_out_of_the_document(
+    app: web.Application,
+) -> None:
+    left_out = {
+        route.resource.canonical for route in app.router.routes() if route.resource is not None
+    } - {path for _, path in registered(app)}
+    for path in left_out:
+        assert path in PAGES or path.startswith(FILES), path
 
 
 def documented() -> dict[tuple[str, str], dict[str, Any]]:
