@@ -17,6 +17,14 @@ export const OFFICER_COLOURS = {
   'off-duty': '#64748b',
 };
 
+/** Tooltip content as text: Leaflet puts a string in as HTML, and a label may hold what a
+ * person typed (an incident's type), so it is never parsed as markup. */
+function plain(text) {
+  const span = document.createElement('span');
+  span.textContent = text;
+  return span;
+}
+
 /** Legend entries: the incident diamond and the officers' statuses given. */
 export function legend(statuses) {
   const dot = (colour) => {
@@ -126,7 +134,7 @@ export class CityMap {
       interactive: false,
       style: (f) => ({ color: colour.get(f.properties.id), weight: 2, fillColor: colour.get(f.properties.id), fillOpacity: 0.1 }),
       onEachFeature: (f, layer) =>
-        layer.bindTooltip((f.properties.name || f.properties.id).replace(/ station$/i, ''), {
+        layer.bindTooltip(plain((f.properties.name || f.properties.id).replace(/ station$/i, '')), {
           permanent: true, direction: 'center', className: 'station-label',
         }),
     }).addTo(this.stationLayer);
@@ -136,7 +144,7 @@ export class CityMap {
       onEachFeature: (f, layer) => {
         layer.cellLabel = `${f.properties.id} · ${f.properties.station}`;
         this.cells.set(f.properties.id, layer);
-        layer.bindTooltip(layer.cellLabel, { sticky: true });
+        layer.bindTooltip(plain(layer.cellLabel), { sticky: true });
       },
     }).addTo(this.gridLayer);
     const [west, south, east, north] = data.extent;
@@ -193,12 +201,12 @@ export class CityMap {
       let marker = this.officers.get(o.id);
       if (!marker) {
         marker = this.L.circleMarker([o.lat, o.lon], style).addTo(this.officerLayer);
-        marker.bindTooltip(label);
+        marker.bindTooltip(plain(label));
         this.officers.set(o.id, marker);
       } else {
         marker.setLatLng([o.lat, o.lon]);
         marker.setStyle(style);
-        marker.setTooltipContent(label);
+        marker.setTooltipContent(plain(label));
         // setStyle does not change an SVG path's class: keep the status readable in the DOM
         const path = marker.getElement();
         if (path) path.setAttribute('class', `${style.className} leaflet-interactive`);
@@ -228,12 +236,12 @@ export class CityMap {
       let marker = this.incidents.get(i.number);
       if (!marker) {
         marker = this.L.marker([where.lat, where.lon], { icon, keyboard: false }).addTo(this.incidentLayer);
-        marker.bindTooltip(label);
+        marker.bindTooltip(plain(label));
         this.incidents.set(i.number, marker);
       } else {
         marker.setLatLng([where.lat, where.lon]);
         marker.setIcon(icon);
-        marker.setTooltipContent(label);
+        marker.setTooltipContent(plain(label));
       }
     }
     for (const [number, marker] of this.incidents) {
@@ -266,7 +274,7 @@ export class CityMap {
     for (const [id, layer] of this.cells) {
       const n = counts.get(id) || 0;
       layer.setStyle({ fillOpacity: n ? 0.12 + 0.43 * (n / top) : 0 });
-      layer.setTooltipContent(`${layer.cellLabel} · ${n} incident${n === 1 ? '' : 's'} today`);
+      layer.setTooltipContent(plain(`${layer.cellLabel} · ${n} incident${n === 1 ? '' : 's'} today`));
     }
   }
 
