@@ -32,6 +32,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/api/incidents/{number}/notes", note)
     app.router.add_post("/api/incidents/{number}/location", locate)
     app.router.add_post("/api/incidents/{number}/classify", classify)
+    app.router.add_post("/api/incidents/{number}/close", close)
     app.router.add_get("/api/push", pushed)
     app.router.add_get("/api/outbox/dead-letters", dead_letters)
     app.router.add_post("/api/outbox/{id}/requeue", requeue)
@@ -155,6 +156,17 @@ async def note(request: web.Request) -> web.Response:
     text = _string(body, "text", MAX_TEXT, required=True)
     who = actor(request, _string(body, "actor"))
     event = await _engine(request).incidents.note(request.match_info["number"], who, text)
+    return _json(event_view(event), status=201)
+
+
+async def close(request: web.Request) -> web.Response:
+    """Close an incident with its disposition (no emergency, advice given, duplicate, ...)."""
+    from engine.http import _body, _json
+
+    body = await _body(request)
+    disposition = _string(body, "disposition", required=True)
+    who = actor(request, _string(body, "actor"))
+    event = await _engine(request).incidents.close(request.match_info["number"], who, disposition)
     return _json(event_view(event), status=201)
 
 

@@ -335,6 +335,22 @@ class IncidentService:
         event: IncidentEvent | None = await self._now(self._for_call(call_id, write))
         return event
 
+    async def close(self, number: str, actor: str, disposition: str) -> IncidentEvent:
+        """The call-taker closes the incident (nothing more to do, or handed over), saying how
+        it ended; StoreError 404 unknown, 409 already closed."""
+        incident = await self.store.get(number)
+        if incident is None:
+            raise StoreError(f"no incident {number!r}", 404)
+        if incident.status == "closed":
+            raise StoreError(f"incident {number} is already closed", 409)
+        data = {"disposition": disposition, "was": incident.status}
+        event: IncidentEvent = await self._now(
+            lambda: self.store.append(
+                number, "closed", actor, self.wall(), data, patch={"status": "closed"}
+            )
+        )
+        return event
+
     async def note(self, number: str, actor: str, text: str) -> IncidentEvent:
         event: IncidentEvent = await self._now(
             lambda: self.store.append(number, "note", actor, self.wall(), {"text": text})

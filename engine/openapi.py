@@ -380,6 +380,15 @@ PATHS: dict[str, Any] = {
             body=_obj({"lat": _LAT, "lon": _LON, "actor": _text(default="rest")}, ["lat", "lon"]),
         ),
     },
+    "/api/incidents/{number}/close": {
+        "post": _op(
+            "close", "incidents",
+            "close the incident with its disposition (409 when it is closed already)",
+            _ref("IncidentEvent"), status=201, errors=(400, 404, 409, 503),
+            params=(_path("Number"),), body_required=True,
+            body=_obj({"disposition": _text(minLength=1), "actor": _text()}, ["disposition"]),
+        ),
+    },
     "/api/incidents/{number}/classify": {
         "post": _op(
             "classify", "incidents",

@@ -271,6 +271,17 @@ async def test_a_wrong_password_is_said_and_the_console_works_by_keyboard_alone(
         await page.keyboard.press("Escape")
         await expect(page.locator("#help")).to_have_count(0)
 
+        # nothing for the police: closed with a disposition (Alt+X asks for one first)
+        await page.keyboard.press("Alt+x")
+        await expect(page.locator("#disposition")).to_be_focused()
+        await page.keyboard.type("advice given")
+        await page.keyboard.press("Alt+x")
+        closed = page.locator("#timeline li[data-kind='closed']")
+        await expect(closed).to_contain_text("advice given")
+        await expect(closed).to_contain_text("user:li")
+        status, incident = await http_json(engine, "GET", f"/api/incidents/{number}")
+        assert incident["status"] == "closed", incident
+
         run = await sipp.finish(20)
         assert run.returncode == 0, run.messages[-2000:]
         await expect(page.locator("#call-panel")).to_have_attribute("data-phase", "ended")

@@ -207,3 +207,19 @@ async def test_walk_in_reports_tips_queries_and_bad_bodies(
     ).status == 404
     assert (await client.get("/api/incidents/nope")).status == 404
     assert (await client.get("/api/incidents?limit=0")).status == 400
+
+    # closing: with a disposition, once
+    assert (await client.post(f"/api/incidents/{numbers[1]}/close", json={})).status == 400
+    closed = await client.post(
+        f"/api/incidents/{numbers[1]}/close", json={"disposition": "advice given"}
+    )
+    assert closed.status == 201, await closed.text()
+    assert (await closed.json())["data"] == {"disposition": "advice given", "was": "open"}
+    again = await client.post(f"/api/incidents/{numbers[1]}/close", json={"disposition": "x"})
+    assert again.status == 409 and "already closed" in (await again.json())["error"]
+    page = await (await client.get("/api/incidents?status=closed")).json()
+    assert [i["number"] for i in page["items"]] == [numbers[1]]
+    missing = await client.post(
+        "/api/incidents/HZ-20200101-000009/close", json={"disposition": "x"}
+    )
+    assert missing.status == 404

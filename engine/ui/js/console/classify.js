@@ -51,6 +51,13 @@ export function setupClassify() {
     e.preventDefault();
     classify();
   });
+  // Enter in the disposition closes the incident; it must not file the classification
+  $('#disposition').addEventListener('keydown', (e) => {
+    if (e.key === 'Enter') {
+      e.preventDefault();
+      closeIncident();
+    }
+  });
   showFraud();
 }
 
@@ -68,6 +75,7 @@ export function resetClassify() {
 export function renderClassify() {
   const incident = desk.incident;
   $('#btn-classify').disabled = !incidentNumber();
+  $('#btn-close').disabled = !incidentNumber() || (incident && incident.status === 'closed');
   if (!incident) return;
   $('#classified-as').textContent = incident.category
     ? `filed: ${incident.category}${incident.type ? ` / ${incident.type}` : ''}${incident.severity ? ` · sev ${incident.severity}` : ''}`
@@ -119,6 +127,31 @@ export async function classify() {
     error.textContent = err.message;
   } finally {
     button.disabled = false;
+  }
+}
+
+/** Close the incident on screen with the disposition typed (or picked from the list). */
+export async function closeIncident() {
+  const number = incidentNumber();
+  const error = $('#classify-error');
+  const disposition = $('#disposition').value.trim();
+  if (!number) {
+    error.textContent = 'No incident on screen yet.';
+    return;
+  }
+  if (!disposition) {
+    error.textContent = 'Say how it ended: type or pick a disposition, then Alt X again.';
+    $('#disposition').focus();
+    return;
+  }
+  try {
+    await post(`/api/incidents/${q(number)}/close`, { disposition });
+    error.textContent = '';
+    $('#disposition').value = '';
+    toast(`Incident ${number} closed: ${disposition}`, { kind: 'ok' });
+    refreshSoon();
+  } catch (err) {
+    error.textContent = err.message;
   }
 }
 

@@ -23,6 +23,7 @@ export function wire() {
   on('#btn-anti-fraud', () => call.toggleAgency('anti-fraud'));
   on('#btn-12345', () => call.toggleAgency('12345'));
   on('#btn-dispatch', dispatch.dispatchNearest);
+  on('#btn-close', classify.closeIncident);
   on('#btn-locate', locate);
   on('#btn-help', help);
   on('#btn-logout', async () => {
@@ -51,6 +52,7 @@ export function wire() {
   bind('Alt+C', 'Classify: go to the category', classify.focusCategory, { group: 'Classify and dispatch' });
   bind('Ctrl+Enter', 'File the classification (routes the call)', classify.classify, { group: 'Classify and dispatch' });
   bind('Alt+D', 'Dispatch the nearest officer', dispatch.dispatchNearest, { group: 'Classify and dispatch' });
+  bind('Alt+X', 'Close the incident (with the disposition typed)', classify.closeIncident, { group: 'Classify and dispatch' });
   for (let n = 1; n <= 5; n++) {
     bind(`Alt+${n}`, `Dispatch officer ${n} of the ranked list`, () => dispatch.dispatchRow(n), { group: 'Classify and dispatch', show: n === 1 });
   }

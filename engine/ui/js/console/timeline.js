@@ -65,6 +65,8 @@ export function describe(e) {
       return ['12345 ticket filed', ''];
     case 'receipt':
       return [`Receipt from ${d.agency}`, d.receipt];
+    case 'closed':
+      return ['Incident closed', d.disposition || ''];
     case 'hold':
     case 'unhold':
     case 'mute':
