@@ -12,6 +12,7 @@ import contextlib
 import csv
 import shlex
 import signal
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -19,6 +20,44 @@ from pathlib import Path
 from demo.tones import tone_ulaw
 
 TONE_FILE = "tone_pcmu.raw"
+LOCATIONS_FILE = "locations.csv"
+_PIDF = """
+      --h110bnd
+      Content-Type: application/pidf+xml
+      Content-ID: <loc-[call_number]-[pid]@carrier.invalid>
+
+      <?xml version="1.0" encoding="UTF-8"?>
+      <presence xmlns="urn:ietf:params:xml:ns:pidf"
+          xmlns:gp="urn:ietf:params:xml:ns:pidf:geopriv10"
+          xmlns:dm="urn:ietf:params:xml:ns:pidf:data-model"
+          xmlns:gml="http://www.opengis.net/gml"
+          xmlns:gs="http://www.opengis.net/pidflo/1.0"
+          entity="sip:[$caller_prefix][call_number]@[local_ip]">
+        <dm:device id="handset">
+          <gp:geopriv>
+            <gp:location-info>
+              <gs:Circle srsName="urn:ogc:def:crs:EPSG::4326">
+                <gml:pos>[field0] [field1]</gml:pos>
+                <gs:radius uom="urn:ogc:def:uom:EPSG::9001">50</gs:radius>
+              </gs:Circle>
+            </gp:location-info>
+            <gp:usage-rules/>
+            <gp:method>Cell</gp:method>
+          </gp:geopriv>
+        </dm:device>
+      </presence>
+      --h110bnd--
+"""
+_BODY = (  # (marker, plain SDP, SDP with a PIDF-LO by value): the scenario's INVITE
+    ("LOCATION_HEADERS\n", "", (
+        "      Geolocation: <cid:loc-[call_number]-[pid]@carrier.invalid>\n"
+        "      Geolocation-Routing: yes\n"
+    )),
+    ("Content-Type: CONTENT_TYPE", "Content-Type: application/sdp",
+     "Content-Type: multipart/mixed; boundary=h110bnd"),
+    ("BODY_HEAD\n", "", "      --h110bnd\n      Content-Type: application/sdp\n\n"),
+    ("BODY_TAIL\n", "", _PIDF),
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +87,7 @@ class Carrier:
         max_concurrent: int = 400,
         transport: str = "u1",
         extra_args: tuple[str, ...] = (),
+        locations: Sequence[tuple[float, float]] = (),
     ) -> None:
         self.workdir = workdir
         self.target = target
@@ -60,6 +100,8 @@ class Carrier:
         self.called = called
         self.caller_prefix = caller_prefix
         self.extra_args = extra_args
+        self.locations = tuple(locations)
+        """(lat, lon) points the calls report, in turn, as a PIDF-LO (none: no location)."""
         """More SIPp options (e.g. traces a benchmark reads)."""
         self.max_concurrent = max_concurrent
         self.transport = transport
@@ -74,9 +116,13 @@ class Carrier:
         template = resources.files("demo").joinpath("scenarios/carrier_uac.xml").read_text()
         scenario = self.workdir / "carrier_uac.xml"
         low, high = self.hold_ms
-        scenario.write_text(
-            template.replace("HOLD_MIN_MS", str(low)).replace("HOLD_MAX_MS", str(max(low, high)))
-        )
+        text = template.replace("HOLD_MIN_MS", str(low)).replace("HOLD_MAX_MS", str(max(low, high)))
+        for marker, plain, located in _BODY:
+            text = text.replace(marker, located if self.locations else plain)
+        scenario.write_text(text)
+        if self.locations:
+            rows = "".join(f"{lat:.6f};{lon:.6f}\n" for lat, lon in self.locations)
+            (self.workdir / LOCATIONS_FILE).write_text("SEQUENTIAL\n" + rows)
         return scenario
 
     async def start(self) -> None:
@@ -95,6 +141,8 @@ class Carrier:
         ]  # fmt: skip
         if self.calls is not None:
             args += ["-m", str(self.calls), "-timeout", f"{int(self.calls / self.rate) + 120}s"]
+        if self.locations:
+            args += ["-inf", LOCATIONS_FILE]
         args += self.extra_args
         (self.workdir / "command.txt").write_text(shlex.join(args) + "\n")
         self._log = (self.workdir / "carrier.log").open("wb")

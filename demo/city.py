@@ -26,6 +26,7 @@ import contextlib
 import dataclasses
 import itertools
 import logging
+import random
 import secrets
 import sys
 import time
@@ -36,6 +37,7 @@ from typing import Any, TextIO
 from demo.carrier import Carrier, CarrierResult
 from demo.officers import PER_PROCESS, Patrol, city_on_farm, officer_farm
 from demo.seatfarm import RTP_PORTS_PER_WORKER, SeatFarm
+from dispatch.city import City
 from engine.access import hash_password
 from engine.app import Engine, load_city_settings
 from engine.errors import StartupError
@@ -84,6 +86,14 @@ def demo_settings(base: Settings, plan: DemoPlan, farm: SeatFarm) -> Settings:
         pool=dataclasses.replace(base.pool, sip_port_base=p + 100, rtp_port_base=p + 2000),
         seats=seats,
     )
+
+
+def caller_points(city: City, seed: int, count: int = 500) -> list[tuple[float, float]]:
+    """Where the demo's callers are (a PIDF-LO by value in each INVITE): random points of
+    random grid cells, used in turn."""
+    rng = random.Random(seed)
+    cells = city.areas.cells()
+    return [city.areas.random_point(rng.choice(cells), rng) for _ in range(count)]
 
 
 def demo_supervisor(workdir: Path) -> tuple[Path, str]:
@@ -205,6 +215,7 @@ async def run_demo(base: Settings, plan: DemoPlan, out: TextIO = sys.stdout) -> 
             rate=plan.rate,
             calls=plan.calls,
             hold_ms=plan.hold_ms,
+            locations=caller_points(city, plan.seed),
         )
         await carrier.start()
         status = asyncio.create_task(_show_status(engine, out))

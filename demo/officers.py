@@ -210,12 +210,17 @@ class Patrol:
             self._seen.add(call_id)
             if record.dispatch is not None or self._choose.random() >= self.share:
                 continue
-            cell = self._choose.choice(self._cells)
-            lat, lon = self.areas.random_point(cell, self._choose)
+            # where the caller said they are (the INVITE's PIDF-LO), else somewhere in the city
+            where = record.location or {}
+            lat, lon = where.get("lat"), where.get("lon")
+            if not isinstance(lat, float) or not isinstance(lon, float):
+                lat, lon = self.areas.random_point(self._choose.choice(self._cells), self._choose)
             try:
                 self.dispatcher.dispatch(call_id, lat=lat, lon=lon)
             except DispatchError as exc:
-                log.warning("[call %s] demo dispatch to %s refused: %s", call_id, cell, exc)
+                log.warning(
+                    "[call %s] demo dispatch to %.5f,%.5f refused: %s", call_id, lat, lon, exc
+                )
         self._seen.intersection_update(calls)
 
     def clear(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import subprocess
 import sys
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from incidents.store import Incident, open_store
 from tests.access import AUTH, access_file
 from tests.peers.ports import allocate
 
@@ -43,6 +45,16 @@ def test_demo_places_the_calls_dispatches_half_and_ends_with_the_summary_line(
     assert 0 < p50 <= p99 < 3000
     assert bridged > 0 and within_30s == bridged, last
     assert 0 < p99_bridge < 30000, last
+    # every caller said where they were (a PIDF-LO): each incident is placed in the city
+    incidents = asyncio.run(stored(tmp_path / "var" / "incidents.db"))
+    assert len(incidents) == 30
+    assert all(i.location and i.grid and i.station for i in incidents), incidents[0]
+
+
+async def stored(db: Path) -> list[Incident]:
+    async with open_store(f"sqlite:///{db}") as store:
+        page, _ = await store.query(limit=100)
+        return page
 
 
 def test_bad_config_exits_2_naming_file_line_and_key(tmp_path: Path) -> None:
