@@ -26,7 +26,7 @@ lint: setup
 	$(VENV)/bin/ruff format --check .
 
 typecheck: setup
-	$(VENV)/bin/mypy acd conference dispatch incidents sip engine metrics demo bench tests
+	$(VENV)/bin/mypy acd conference dispatch incidents intake sip engine metrics demo bench tests
 
 unit: setup
 	$(PY) -m pytest -q tests/unit

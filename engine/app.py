@@ -36,6 +36,7 @@ from engine.controls import CallControls
 from engine.dispatcher import Dispatcher
 from engine.errors import ConfigError
 from engine.http import build_app
+from engine.http_intake import IntakeDesk
 from engine.incidents import IncidentRouter, IncidentService
 from engine.push import InProcessRelay
 from engine.settings import Settings, expand_seats, resolve
@@ -43,6 +44,7 @@ from engine.webhooks import WebhookRelay
 from incidents.relay import OutboxRelay
 from incidents.rules import load_rules
 from incidents.store import Incident, open_store
+from intake.media import MediaStore
 from metrics.registry import Metrics
 from sip import messages as msg, slots as sl
 from sip.front import Front, RpcError
@@ -106,6 +108,15 @@ class Engine:
         except DialError as exc:
             raise ConfigError(settings.source, 0, "dispatch.gateway", str(exc)) from None
         self.controls = CallControls(self.router, self.acd, self.pool.send)
+        intake = settings.intake
+        self.intake = IntakeDesk(
+            MediaStore(
+                resolve(settings, intake.media_dir) if intake.media_dir else self.run_dir / "media"
+            ),
+            max_picture_bytes=intake.max_picture_mb * 1024 * 1024,
+            max_pictures=intake.max_pictures,
+            per_minute=intake.reports_per_minute,
+        )
         self.access = Access(
             load_directory(resolve(settings, settings.access.users))
             if settings.access.users

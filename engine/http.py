@@ -27,6 +27,7 @@ from engine import (
     http_agencies,
     http_dashboard,
     http_incidents,
+    http_intake,
     http_stream,
     http_ui,
     openapi,
@@ -84,6 +85,7 @@ def build_app(engine: Engine) -> web.Application:
     http_access.add_routes(app)
     http_stream.add_routes(app)
     http_dashboard.add_routes(app)
+    http_intake.add_routes(app)
     http_ui.add_routes(app)
     return app
 

@@ -35,6 +35,7 @@ PUBLIC = {
     ("GET", "/metrics"),
     ("GET", "/api/openapi.json"),
     ("POST", "/api/session"),
+    ("POST", "/api/intake/reports"),  # citizens have no account: rate-limited instead
 }
 SUPERVISOR_ONLY = (
     ("*", "/api/supervisor/"),

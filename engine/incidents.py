@@ -293,12 +293,17 @@ class IncidentService:
         category: str = "",
         type: str = "",
         severity: int = 0,
+        channel: str = "rest",
+        attachments: tuple[dict[str, Any], ...] = (),
+        location_error: str = "",
     ) -> Incident:
-        """A walk-in report at a station or a tip: an incident that is not a call."""
-        place, error = self._place(location, "")
+        """A walk-in report at a station, a tip, a citizen's text with pictures: an incident
+        that is not a call (its pictures filed in the same transaction as the incident)."""
+        place, error = self._place(location, location_error)
         new = NewIncident(
             source=source,
-            channel="rest",
+            channel=channel,
+            attachments=attachments,
             caller=caller,
             opened_at=self.wall(),
             location=place,

@@ -26,6 +26,7 @@ from engine.openapi_schemas import (
     LONG_TEXT,
     SCHEMAS,
     _array,
+    _null,
     _number,
     _obj,
     _op,
@@ -469,6 +470,28 @@ PATHS: dict[str, Any] = {
                  ["grid", "stations", "extent"]),
         ),
     },
+    "/api/intake/reports": {
+        "post": _op(
+            "intake_report", "intake",
+            "a citizen's text with pictures: an incident of its own (open to anyone, "
+            "rate-limited per address; every picture checked before anything is kept)",
+            _obj({"number": {"type": "string"}, "location": _null("object"),
+                  "location_error": {"type": "string"},
+                  "pictures": _array(_obj({"sha256": {"type": "string"},
+                                           "size": {"type": "integer"},
+                                           "content_type": {"type": "string"},
+                                           "width": {"type": "integer"},
+                                           "height": {"type": "integer"}}))},
+                 ["number", "pictures"]),
+            status=201, errors=(400, 413),
+            also={
+                415: ("not multipart/form-data, or a picture that is not JPEG/PNG/WebP",
+                      _ref("Error")),
+                422: ("a broken picture, or one that is not what it claims", _ref("Error")),
+                429: ("too many reports from this address (Retry-After)", _ref("Error")),
+            },
+        ),
+    },
     "/api/session": {
         "post": _op(
             "log_in", "access",
@@ -488,7 +511,7 @@ PATHS: dict[str, Any] = {
     },
 }  # fmt: skip
 _OPEN = {("/healthz", "get"), ("/metrics", "get"), ("/api/openapi.json", "get"),
-         ("/api/session", "post")}  # fmt: skip
+         ("/api/session", "post"), ("/api/intake/reports", "post")}  # fmt: skip
 for _path_name, _item in PATHS.items():
     for _method, _operation in _item.items():
         if (_path_name, _method) in _OPEN:

@@ -259,6 +259,18 @@ class IncidentSettings:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class IntakeSettings:
+    media_dir: str = field(
+        default="", metadata=_doc("Where citizens' pictures go ('' = <state_dir>/media).")
+    )
+    max_picture_mb: int = field(default=10, metadata=_doc("Largest picture taken, MiB."))
+    max_pictures: int = field(default=5, metadata=_doc("Pictures in one report, at most."))
+    reports_per_minute: int = field(
+        default=6, metadata=_doc("Reports one source address may send a minute (then 429).")
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class AccessSettings:
     users: str = field(
         default="",
@@ -289,6 +301,7 @@ class Settings:
     acd: AcdSettings = field(default_factory=AcdSettings)
     http: HttpSettings = field(default_factory=HttpSettings)
     access: AccessSettings = field(default_factory=AccessSettings)
+    intake: IntakeSettings = field(default_factory=IntakeSettings)
     recording: RecordingSettings = field(default_factory=RecordingSettings)
     dispatch: DispatchSettings = field(default_factory=DispatchSettings)
     incidents: IncidentSettings = field(default_factory=IncidentSettings)
@@ -476,6 +489,9 @@ def _check(settings: Settings, file: str, text: str) -> None:
         fail(("incidents", "store"), "must start with sqlite:/// or postgresql://")
     if not 1 <= inc.mqtt_port <= 65535:
         fail(("incidents", "mqtt_port"), f"{inc.mqtt_port} is not a port number")
+    intake = settings.intake
+    if intake.max_picture_mb < 1 or intake.max_pictures < 0 or intake.reports_per_minute < 1:
+        fail(("intake", "max_picture_mb"), "limits must be positive (max_pictures may be 0)")
     if settings.access.session_idle <= 0:
         fail(("access", "session_idle"), "must be positive")
     if inc.agency_ring_timeout <= 0:

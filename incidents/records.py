@@ -47,6 +47,7 @@ class NewIncident:
     severity: int = 0
     summary: str = ""
     actor: str = "system"  # who opened it (the 'opened' event's actor)
+    attachments: tuple[dict[str, Any], ...] = ()  # pictures sent with it (path, sha256, ...)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -15,10 +15,12 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from engine.agencies import AgencyLinks
 from engine.http import build_app
+from engine.http_intake import IntakeDesk
 from engine.incidents import IncidentRouter, IncidentService
 from engine.settings import PACKAGE_ROOT
 from incidents.rules import load_rules
 from incidents.store import Incident, open_store
+from intake.media import MediaStore
 from sip import messages as msg
 from tests.access import AUTH
 from tests.shells.test_dispatch_shell import FakeEngine as DispatchEngine
@@ -35,6 +37,7 @@ class FakeEngine(DispatchEngine):
             areas=self.city.areas, events=self.events, alerts=self.alerts,
         )  # fmt: skip
         self.rules = IncidentRouter(load_rules(PACKAGE_ROOT / "config" / "routing.toml"))
+        self.intake = IntakeDesk(MediaStore(db.parent / "media"), per_minute=4)
         self.agencies = AgencyLinks(
             self.router, self._send, self.events, self.metrics, agency_ring_timeout,
             uris={"anti-fraud": self.rules.rules.bridge_uri or "", "12345": self.rules.rules.transfer_uri},
