@@ -56,7 +56,7 @@ class IntakeDesk:
             return 60.0 - (now - recent[0])
         recent.append(now)
         if len(self._sent) > 10_000:  # forget the quiet ones: a flood of sources is bounded
-            for key in [k for k, v in self._sent.items() if not v][:5000]:
+            for key in [k for k, v in self._sent.items() if not v or now - v[-1] >= 60.0]:
                 del self._sent[key]
         return 0.0
 

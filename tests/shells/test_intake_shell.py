@@ -15,6 +15,8 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from engine.http import build_app
+from engine.http_intake import IntakeDesk
+from intake.media import MediaStore
 from tests.access import AUTH
 from tests.shells.test_incidents_shell import FakeEngine, running
 from tests.unit.test_pictures import HANGZHOU, picture
@@ -146,3 +148,13 @@ async def test_pictures_written_for_a_report_that_cannot_be_filed_are_taken_back
     reply = await citizen.post("/api/intake/reports", data=report("two", picture(), kept))
     assert reply.status == 500
     assert stored(engine) == before  # the new picture taken back, the earlier one kept
+
+
+def test_the_rate_limit_forgets_quiet_sources() -> None:
+    desk = IntakeDesk(MediaStore(Path("/nonexistent")), per_minute=2)
+    for n in range(10_001):
+        assert desk.admit(f"10.0.{n // 256}.{n % 256}", now=float(n) * 0.001) == 0.0
+    assert desk.admit("192.0.2.1", now=100.0) == 0.0  # over 10,000: the quiet ones go
+    assert len(desk._sent) == 1
+    assert desk.admit("192.0.2.1", now=100.5) == 0.0
+    assert desk.admit("192.0.2.1", now=101.0) == 59.0  # the third in a minute waits
