@@ -35,6 +35,39 @@ MAX_FIELD = 8 * 1024
 
 def add_routes(app: web.Application) -> None:
     app.router.add_post("/api/intake/reports", intake_report)
+    app.router.add_get("/api/incidents/{number}/pictures/{sha256}", incident_picture)
+
+
+async def incident_picture(request: web.Request) -> web.StreamResponse:
+    """A picture filed with an incident, for staff (the console shows them with the report)."""
+    engine = _engine(request)
+    number, sha = request.match_info["number"], request.match_info["sha256"]
+    if len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha):
+        raise web.HTTPBadRequest(reason="a picture is named by its SHA-256 (64 hex digits)")
+    events = await engine.incidents.store.events(number)
+    filed = next(
+        (
+            item
+            for event in events
+            for item in event.data.get("attachments") or ()
+            if isinstance(item, dict) and item.get("sha256") == sha
+        ),
+        None,
+    )
+    if filed is None:
+        raise web.HTTPNotFound(reason=f"no picture {sha[:12]}... in incident {number!r}")
+    root = engine.intake.media.root.resolve()
+    path = Path(str(filed.get("path", ""))).resolve()
+    if not path.is_relative_to(root) or not path.is_file():
+        raise web.HTTPNotFound(reason="the picture's file is missing")
+    return web.FileResponse(
+        path,
+        headers={
+            "Content-Type": str(filed.get("content_type") or "application/octet-stream"),
+            "X-Content-Type-Options": "nosniff",
+            "Cache-Control": "private, max-age=3600",
+        },
+    )
 
 
 @dataclass(slots=True)

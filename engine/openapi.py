@@ -52,6 +52,7 @@ PARAMETERS: dict[str, Any] = {
         ("Number", "number", {"type": "string"}),
         ("OutboxId", "id", {"type": "integer"}),
         ("Agency", "agency", {"enum": ["anti-fraud", "12345"]}),
+        ("Sha256", "sha256", {"type": "string", "pattern": "^[0-9a-f]{64}$"}),
     )
 }
 _SEAT_ID, _CALL_ID, _OFFICER_ID = _path("SeatId"), _path("CallId"), _path("OfficerId")
@@ -490,6 +491,14 @@ PATHS: dict[str, Any] = {
                 422: ("a broken picture, or one that is not what it claims", _ref("Error")),
                 429: ("too many reports from this address (Retry-After)", _ref("Error")),
             },
+        ),
+    },
+    "/api/incidents/{number}/pictures/{sha256}": {
+        "get": _op(
+            "incident_picture", "intake", "a picture filed with the incident (its own type)",
+            {"type": "string", "format": "binary"}, errors=(400, 404),
+            content_type="application/octet-stream",
+            params=(_path("Number"), _path("Sha256")),
         ),
     },
     "/api/session": {

@@ -77,6 +77,15 @@ async def test_a_report_with_pictures_becomes_an_incident_without_an_account(
     files = [a["path"] for a in opened["data"]["attachments"]]
     assert [Path(f).read_bytes() for f in files] == [photo, png]
     assert opened["data"]["attachments"][0]["exif_location"] == {"lat": 30.26, "lon": 120.15}
+    # staff see the pictures with the report; nobody else does
+    number, sha = body["number"], body["pictures"][0]["sha256"]
+    shown = await staff.get(f"/api/incidents/{number}/pictures/{sha}")
+    assert shown.status == 200 and await shown.read() == photo
+    assert shown.headers["Content-Type"] == "image/jpeg"
+    assert shown.headers["X-Content-Type-Options"] == "nosniff"
+    assert (await citizen.get(f"/api/incidents/{number}/pictures/{sha}")).status == 401
+    assert (await staff.get(f"/api/incidents/{number}/pictures/{'0' * 64}")).status == 404
+    assert (await staff.get(f"/api/incidents/{number}/pictures/..%2Fetc")).status in (400, 404)
     # staff still need a session for everything else
     assert (await citizen.get(f"/api/incidents/{body['number']}")).status == 401
     assert staff.session.headers.get("Authorization") == AUTH["Authorization"]
