@@ -17,14 +17,13 @@ import hashlib
 import hmac
 import secrets
 import time
-import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from engine.errors import ConfigError
-from engine.tomlpos import locate
+from engine.tomlpos import locate, read_toml
 
 ROLES = ("call-taker", "supervisor", "admin")
 _RANK = {role: rank for rank, role in enumerate(ROLES)}
@@ -122,14 +121,7 @@ class Directory:
 
 def load_directory(path: Path) -> Directory:
     """Read the access file; raise ConfigError naming file, line and key on any mistake."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(str(path), 0, "", f"cannot read: {exc.strerror}") from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(str(path), 0, "", f"not TOML: {exc}") from None
+    data, text = read_toml(path)
 
     def fail(key: tuple[str | int, ...], message: str) -> ConfigError:
         dotted = ".".join(str(k) for k in key)

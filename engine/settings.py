@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
-import tomllib
 import types
 import typing
 from dataclasses import dataclass, field
@@ -19,7 +18,7 @@ from typing import Any
 from acd.config import MAX_OUTGOING
 from acd.strategy import STRATEGIES
 from engine.errors import ConfigError
-from engine.tomlpos import locate
+from engine.tomlpos import locate, read_toml
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 
@@ -312,14 +311,7 @@ class Settings:
 def load(path: str | Path) -> Settings:
     """Read and check a TOML config file; raise ConfigError naming file, line and key."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(str(path), 0, "", f"cannot read: {exc.strerror}") from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(str(path), _toml_error_line(str(exc)), "", f"not TOML: {exc}") from None
+    data, text = read_toml(path)
     built: Settings = _build(Settings, data, (), str(path), text)
     settings = dataclasses.replace(built, source=str(path))
     _check(settings, str(path), text)
@@ -339,15 +331,6 @@ def resolve(settings: Settings, value: str) -> Path:
         if above.exists():
             return above
     return PACKAGE_ROOT / candidate
-
-
-def _toml_error_line(message: str) -> int:
-    marker = "at line "
-    if marker in message:
-        digits = message.split(marker, 1)[1].split(",", 1)[0].split(")", 1)[0]
-        if digits.isdigit():
-            return int(digits)
-    return 0
 
 
 def _build(cls: type, data: Any, keypath: tuple[str | int, ...], file: str, text: str) -> Any:

@@ -8,9 +8,34 @@ cannot be found the line of its table (or 0) is returned rather than a wrong gue
 from __future__ import annotations
 
 import re
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from engine.errors import ConfigError
 
 _HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(?:#.*)?$")
 _KEY = re.compile(r"""^\s*("?)([A-Za-z0-9_\-]+)\1\s*=""")
+
+
+def read_toml(
+    path: str | Path, error: type[ConfigError] = ConfigError
+) -> tuple[dict[str, Any], str]:
+    """A config file's data and text; `error` (file, line, '', problem) when it cannot be read,
+    is not UTF-8, or is not TOML (with the line tomllib names)."""
+    file = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise error(file, 0, "", f"cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise error(file, 0, "", f"not UTF-8: {exc.reason}") from None
+    try:
+        return tomllib.loads(text), text
+    except tomllib.TOMLDecodeError as exc:
+        found = re.search(r"at line (\d+)", str(exc))
+        line = int(found.group(1)) if found else 0
+        raise error(file, line, "", f"not TOML: {exc}") from None
 
 
 def locate(text: str, keypath: tuple[str | int, ...]) -> int:

@@ -12,14 +12,12 @@ Loading (`load_rules`) is the only I/O here; every config mistake is reported as
 
 from __future__ import annotations
 
-import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Literal, TypeAlias, cast
 
 from engine.errors import ConfigError
-from engine.tomlpos import locate
+from engine.tomlpos import locate, read_toml
 
 Route: TypeAlias = Literal["dispatch", "anti-fraud", "12345", "local-station"]
 ROUTES: Final[tuple[Route, ...]] = ("dispatch", "anti-fraud", "12345", "local-station")
@@ -254,21 +252,8 @@ _RULE_KEYS: Final = ("name", "route", "also", "note", *_CONDITIONS)
 
 def load_rules(path: str | Path) -> RuleSet:
     """Read and check a routing rules TOML file; raise RulesError naming file, line and key."""
-    file = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise RulesError(file, 0, "", f"cannot read: {exc.strerror}") from None
-    except UnicodeDecodeError as exc:
-        raise RulesError(file, 0, "", f"not UTF-8: {exc.reason}") from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        found = re.search(r"line (\d+)", str(exc))
-        raise RulesError(
-            file, int(found.group(1)) if found else 0, "", f"not TOML: {exc}"
-        ) from None
-    return _Loader(file, text).ruleset(data)
+    data, text = read_toml(path, RulesError)
+    return _Loader(str(path), text).ruleset(data)
 
 
 class _Loader:

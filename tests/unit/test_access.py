@@ -53,6 +53,7 @@ def test_the_access_file_round_trips(tmp_path: Path) -> None:
          5, "users.0.seat", "unknown key"),
         ('[people]\nname = "a"\n', 1, "people", "unknown section"),
         ('users = "x"\n', 1, "users", "array of tables"),
+        ('[[users]]\nname = "a"\nrole = \n', 3, "", "not TOML"),
     ],
 )  # fmt: skip
 def test_mistakes_in_the_access_file_name_file_line_and_key(
