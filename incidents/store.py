@@ -11,7 +11,7 @@ relay can never see an event the record does not have (nor miss one it has).
 from __future__ import annotations
 
 import abc
-from typing import Any, Protocol
+from typing import Any
 
 from incidents.numbering import check_city, incident_uid
 from incidents.records import (
@@ -43,56 +43,6 @@ from incidents.transactions import (
 )
 
 
-class Store(Protocol):
-    """Both backends. Every method is async; every write is durable before it returns."""
-
-    async def open(self) -> None: ...
-    async def close(self) -> None: ...
-    async def create(
-        self, new: NewIncident, *, city: str, day: str, domain: str, targets: Targets = MQTT
-    ) -> Incident: ...
-    async def append(
-        self,
-        number: str,
-        kind: str,
-        actor: str,
-        at: float,
-        data: dict[str, Any],
-        *,
-        patch: dict[str, Any] | None = None,
-        targets: Targets = MQTT,
-    ) -> IncidentEvent: ...
-    async def add_recording(
-        self, number: str, recording: dict[str, Any], at: float, *, actor: str = "system"
-    ) -> IncidentEvent: ...
-    async def get(self, number: str) -> Incident | None: ...
-    async def by_call(self, call_id: str) -> Incident | None: ...
-    async def events(self, number: str, after_seq: int = 0) -> list[IncidentEvent]: ...
-    async def query(
-        self,
-        *,
-        station: str | None = None,
-        county: str | None = None,
-        grid: str | None = None,
-        since: float | None = None,
-        until: float | None = None,
-        type: str | None = None,
-        category: str | None = None,
-        status: str | None = None,
-        caller: str | None = None,
-        limit: int = 50,
-        offset: int = 0,
-    ) -> tuple[list[Incident], int]: ...
-    async def counts(self, since: float) -> list[tuple[str | None, str, int]]: ...
-    async def outbox_pending(
-        self, limit: int = 100, *, target: str | None = None
-    ) -> list[OutboxRow]: ...
-    async def outbox_mark_sent(self, ids: list[int], at: float) -> None: ...
-    async def outbox_failed(self, id: int, error: str, at: float, *, dead: bool) -> None: ...
-    async def dead_letters(self, limit: int = 100) -> list[OutboxRow]: ...
-    async def outbox_requeue(self, ids: list[int], at: float) -> None: ...
-
-
 def open_store(url: str, **options: Any) -> SqlStore:
     """'sqlite:///abs/path.db' or 'sqlite:rel/path.db', or 'postgresql://user@host:port/db'."""
     if url.startswith("sqlite:"):
@@ -110,11 +60,12 @@ def open_store(url: str, **options: Any) -> SqlStore:
     raise StoreError(f"{url!r}: not a sqlite: or postgresql:// URL", 400)
 
 
-# ---- the Store API on top of the transactions -----------------------------------------------
+# ---- the Store API -------------------------------------------------------------------------
 
 
 class SqlStore(abc.ABC):
-    """Serves the Store API by running the transactions above; a backend supplies `open`,
+    """The Store API, both backends: every method is async, every write durable before it
+    returns. It runs the transactions of `incidents.transactions`; a backend supplies `open`,
     `close` and `_run`."""
 
     id_column = ""  # the dialect's auto-increment primary key for migrations' @ID@
@@ -244,3 +195,7 @@ class SqlStore(abc.ABC):
         """Dead letters back to pending (an operator's retry from the API)."""
         sql = "UPDATE outbox SET state = 'pending', changed_at = ? WHERE state = 'dead' AND id IN "
         await self._run(outbox_set_tx(sql, (float(at),), ids), write=True)
+
+
+Store = SqlStore
+"""What the engine holds: one API, two dialects (SQLite, PostgreSQL)."""
