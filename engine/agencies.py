@@ -23,7 +23,7 @@ from typing import Any
 
 from dispatch.errors import DispatchError
 from engine.alerts import Events
-from engine.calls import CallRecord, CallRouter
+from engine.calls import CallRecord, CallRouter, after
 from metrics.registry import Metrics
 from sip import messages as msg
 
@@ -61,7 +61,7 @@ class AgencyLink:
 
     def view(self, since: float) -> dict[str, Any]:
         def rel(t: float | None) -> float | None:
-            return None if t is None else round(t - since, 3)
+            return after(t, since)
 
         return {
             "agency": self.agency,

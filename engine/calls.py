@@ -32,6 +32,11 @@ ADMISSION_REFUSALS = ("queue-full", "expected-wait", "no-call-taker")
 KEEP_FINISHED = 2000
 
 
+def after(t: float | None, since: float) -> float | None:
+    """Seconds from `since` to `t` (ms precision), for the views; None when `t` did not happen."""
+    return None if t is None else round(t - since, 3)
+
+
 @dataclass(slots=True)
 class CallRecord:
     """What the engine knows of one call (kept a while after it ends, for the API)."""
@@ -88,7 +93,7 @@ class CallRecord:
         answer = None if self.answered_at is None else round(self.answered_at - self.offered_at, 4)
 
         def rel(t: float | None) -> float | None:
-            return None if t is None else round(t - self.offered_at, 3)
+            return after(t, self.offered_at)
 
         d = self.dispatch
         return {

@@ -26,6 +26,7 @@ from dispatch.city import City
 from dispatch.errors import DispatchError
 from dispatch.force import Force, ForceConfig, OfficerStatus
 from engine.alerts import Alerts, Events
+from engine.calls import after
 from engine.settings import DispatchSettings
 from engine.sla import SlaWindow
 from metrics.registry import Metrics
@@ -494,7 +495,7 @@ def dispatch_view(d: DispatchRecord, since: float) -> dict[str, Any]:
     """JSON view of a dispatch; times in seconds after `since` (the trunk INVITE)."""
 
     def rel(t: float | None) -> float | None:
-        return None if t is None else round(t - since, 3)
+        return after(t, since)
 
     return {
         "how": d.how,
