@@ -67,6 +67,16 @@ async def incident_of(engine: Any, call_id: str) -> str:
     return number
 
 
+async def classified(engine: Any, body: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
+    """The seat answers the SIPp call; the call-taker classifies its incident with `body`:
+    (call id, incident number, the classification's answer)."""
+    call_id = await answered_call(engine)
+    number = await incident_of(engine, call_id)
+    status, result = await http_json(engine, "POST", f"/api/incidents/{number}/classify", body)
+    assert status == 200, result
+    return call_id, number, result
+
+
 async def test_non_police_call_is_handed_over_to_12345_with_its_ticket_and_receipt(
     ports: PortBlock, tmp_path: Path
 ) -> None:
@@ -87,14 +97,10 @@ async def test_non_police_call_is_handed_over_to_12345_with_its_ticket_and_recei
                 sipp = SippCall(tmp_path, ports, 0, calls=1, hold_ms=12000)
                 with RtpSniffer(sipp.media_port) as heard_by_caller:
                     await sipp.start()
-                    call_id = await answered_call(engine)
-                    number = await incident_of(engine, call_id)
-                    status, result = await http_json(
-                        engine, "POST", f"/api/incidents/{number}/classify",
-                        {"category": "non-police", "type": "noise-complaint",
-                         "summary": "the neighbours' music", "actor": "agent-seat1"},
+                    call_id, number, result = await classified(
+                        engine, {"category": "non-police", "type": "noise-complaint",
+                                 "summary": "the neighbours' music", "actor": "agent-seat1"},
                     )  # fmt: skip
-                    assert status == 200, result
                     assert result["agency"] == {
                         "started": True, "agency": "12345", "purpose": "transfer"
                     }  # fmt: skip
@@ -166,14 +172,10 @@ async def test_fraud_bridges_the_anti_fraud_desk_and_everyone_hears_everyone(
             sipp = SippCall(tmp_path, ports, 0, calls=1, hold_ms=12000)
             with RtpSniffer(sipp.media_port) as heard_by_caller:
                 await sipp.start()
-                call_id = await answered_call(engine)
-                number = await incident_of(engine, call_id)
-                status, result = await http_json(
-                    engine, "POST", f"/api/incidents/{number}/classify",
-                    {"category": "fraud", "type": "telecom-fraud", "summary": "fake police",
-                     "numbers": ["+8617000000000"], "accounts": ["6222000011112222"]},
+                call_id, number, result = await classified(
+                    engine, {"category": "fraud", "type": "telecom-fraud", "summary": "fake police",
+                             "numbers": ["+8617000000000"], "accounts": ["6222000011112222"]},
                 )  # fmt: skip
-                assert status == 200, result
                 assert result["agency"]["purpose"] == "bridge"
                 record = engine.router.calls[call_id]
                 await eventually(lambda: record.agencies[0].bridged_at, 10, "the desk bridged")
@@ -201,6 +203,7 @@ async def test_fraud_bridges_the_anti_fraud_desk_and_everyone_hears_everyone(
             )
             # the push the anti-fraud centre acts on: caller, numbers and accounts
             status, incident = await http_json(engine, "GET", f"/api/incidents/{number}")
+            assert status == 200, incident
             push = next(e for e in incident["events"] if e["kind"] == "anti-fraud-push")
             assert push["data"]["accounts"] == ["6222000011112222"]
             assert "agency-bridged" in [e["kind"] for e in incident["events"]]
