@@ -228,7 +228,3 @@ class Access:
 
     def service(self, token: str) -> Principal | None:
         return self.directory.tokens.get(token_hash(token))
-
-    def seated(self, seat: str) -> list[Principal]:
-        """The people logged in at a seat (a seat takes one call-taker at a time)."""
-        return [s.principal for s in self._sessions.values() if s.principal.seat == seat]

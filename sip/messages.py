@@ -258,9 +258,6 @@ class OfficerLeft(Message):
     """When it ended."""
 
 
-AGENCY_STATES: Final = ("ringing", "answered", "bridged", "failed", "left")
-
-
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AgencyLeg(Message):
     """An agency's desk leg (the anti-fraud centre's, the 12345 hotline's) changed state:
@@ -273,7 +270,7 @@ class AgencyLeg(Message):
     agency: str
     """The agency, as the engine named it ('anti-fraud', '12345')."""
     state: str
-    """One of AGENCY_STATES."""
+    """'ringing', 'answered', 'bridged', 'failed' or 'left'."""
     status: int = 0
     """Final SIP status for 'failed' and 'left' (0 when none came or the leg was not placed)."""
     reason: str = ""
