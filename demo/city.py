@@ -202,6 +202,7 @@ async def run_demo(base: Settings, plan: DemoPlan, out: TextIO = sys.stdout) -> 
         if login and plan.calls is None:
             http = f"http://{settings.http.address}:{settings.http.port}"
             print(f"dashboard {http}/dashboard  {login}", file=out, flush=True)
+            print(f"110 web app (video, text, pictures) {http}/app", file=out, flush=True)
         runner = asyncio.create_task(engine.run())
         patrol = asyncio.create_task(
             Patrol(engine, dispatch_share=plan.dispatch_share, seed=plan.seed).run()

@@ -228,3 +228,12 @@ class Access:
 
     def service(self, token: str) -> Principal | None:
         return self.directory.tokens.get(token_hash(token))
+
+    def seats(self) -> set[str]:
+        """Seats where a call-taker has a live session (the text desk offers texts there)."""
+        now = self.clock()
+        return {
+            s.principal.seat
+            for s in self._sessions.values()
+            if s.principal.seat and now - s.last_seen <= self.idle
+        }

@@ -40,11 +40,14 @@ from engine.http_intake import IntakeDesk
 from engine.incidents import IncidentRouter, IncidentService
 from engine.push import InProcessRelay
 from engine.settings import Settings, expand_seats, resolve
+from engine.texts import TextService
+from engine.webcalls import WebCalls
 from engine.webhooks import WebhookRelay
 from incidents.relay import OutboxRelay
 from incidents.rules import load_rules
 from incidents.store import Incident, open_store
 from intake.media import MediaStore
+from intake.sms import SmsChannel
 from metrics.registry import Metrics
 from sip import messages as msg, slots as sl
 from sip.front import Front, RpcError
@@ -117,6 +120,7 @@ class Engine:
             max_pictures=intake.max_pictures,
             per_minute=intake.reports_per_minute,
         )
+        self.webcalls = WebCalls(self)
         self.access = Access(
             load_directory(resolve(settings, settings.access.users))
             if settings.access.users
@@ -173,6 +177,20 @@ class Engine:
                 ),
             ),
         )
+        self.texts = TextService(
+            self.incidents, self.events, self.metrics, self.acd, self.access,
+            offer_timeout=settings.texts.offer_timeout, per_seat=settings.texts.per_seat,
+            rate=IntakeDesk(self.intake.media, per_minute=settings.texts.messages_per_minute),
+        )  # fmt: skip
+        self.sms: SmsChannel | None = None
+        if settings.texts.sms_gateway:
+            self.sms = SmsChannel(
+                host=settings.front.rpc_address, port=settings.texts.evapi_port,
+                gateway=settings.texts.sms_gateway, sender=settings.texts.sms_sender,
+                socket=f"udp:{settings.trunk.address}:{settings.trunk.port}",
+                rpc=self.front.call, desk=self.texts,
+            )  # fmt: skip
+            self.texts.add_channel(self.sms)
         webhooks = dict(inc.webhooks)
         rules = self.router_rules.rules
         if rules.webhook_url and "12345" not in webhooks:
@@ -205,6 +223,7 @@ class Engine:
         self.router.on_member_event(event)
         self.dispatcher.on_member_event(event)
         self.agencies.on_member_event(event)
+        self.webcalls.on_member_event(event)
 
     def _on_position(self, position: Position) -> None:
         try:
@@ -276,6 +295,9 @@ class Engine:
             group.create_task(self.incidents.run())
             group.create_task(self.relay.run())
             group.create_task(self.webhooks.run())
+            group.create_task(self.texts.run())
+            if self.sms is not None:
+                group.create_task(self.sms.run())
             if self.position_feed is not None:
                 group.create_task(self.position_feed.run())
 

@@ -29,10 +29,13 @@ from engine import (
     http_incidents,
     http_intake,
     http_stream,
+    http_texts,
     http_ui,
+    http_webcalls,
     openapi,
 )
 from incidents.store import StoreError
+from intake.texts import TextError
 
 if TYPE_CHECKING:
     from engine.app import Engine
@@ -86,6 +89,8 @@ def build_app(engine: Engine) -> web.Application:
     http_stream.add_routes(app)
     http_dashboard.add_routes(app)
     http_intake.add_routes(app)
+    http_texts.add_routes(app)
+    http_webcalls.add_routes(app)
     http_ui.add_routes(app)
     return app
 
@@ -105,7 +110,7 @@ async def _errors(request: web.Request, handler: Any) -> web.StreamResponse:
         return response
     except AcdError as exc:
         return _json({"error": str(exc)}, status=exc.status_hint)
-    except (DispatchError, StoreError) as exc:
+    except (DispatchError, StoreError, TextError) as exc:
         return _json({"error": str(exc)}, status=exc.status_hint)
     except web.HTTPRequestEntityTooLarge:
         return _json({"error": f"body larger than {MAX_BODY} bytes"}, status=413)

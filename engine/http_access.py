@@ -37,6 +37,9 @@ PUBLIC = {
     ("POST", "/api/session"),
     ("POST", "/api/intake/reports"),  # citizens have no account: rate-limited instead
 }
+CITIZEN_PREFIX = "/api/intake/"
+"""The 110 web app's routes: citizens have no account. Each is rate-limited per source, and
+what follows a report or a call is guarded by that report's or call's own secret token."""
 SUPERVISOR_ONLY = (
     ("*", "/api/supervisor/"),
     ("PUT", "/api/seats/{seat_id}/skills"),
@@ -78,7 +81,8 @@ def actor(request: web.Request, claimed: str = "") -> str:
 
 @web.middleware
 async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
-    if not request.path.startswith("/api/") or (request.method, request.path) in PUBLIC:
+    citizen = request.path.startswith(CITIZEN_PREFIX)
+    if not request.path.startswith("/api/") or (request.method, request.path) in PUBLIC or citizen:
         if request.path.startswith("/api/"):
             request[PRINCIPAL] = None
         return await handler(request)

@@ -8,7 +8,9 @@ stored: a picture that is too large (413), not a JPEG/PNG/WebP by its bytes (415
 (422) refuses the whole report with a clear message, and nothing is kept. Then the pictures
 are written whole (intake.media) and the incident is created with them in one transaction; if
 that fails, the pictures written for it are taken back. Where the report is: the browser's
-position, else the first picture's EXIF GPS, else unknown with the reason noted.
+position, else the first picture's EXIF GPS, else unknown with the reason noted. The report
+then opens a text conversation with a call-taker (engine.texts); the 201 carries its id and
+the citizen's secret token for it (`conversation`, `token`).
 """
 
 from __future__ import annotations
@@ -79,6 +81,13 @@ class IntakeDesk:
     max_pictures: int = 5
     per_minute: int = 6
     _sent: dict[str, deque[float]] = field(default_factory=dict)
+
+    def refund(self, source: str) -> None:
+        """Take back the last admission (a call the centre could not take is not counted
+        against the citizen who retries it)."""
+        recent = self._sent.get(source)
+        if recent:
+            recent.pop()
 
     def admit(self, source: str, now: float) -> float:
         """0 when this source may send now, else the seconds until it may."""
@@ -197,9 +206,14 @@ async def _report(request: web.Request) -> web.Response:
     except BaseException:
         desk.media.remove(created)
         raise
+    # the report is also the first message of a conversation with a call-taker (engine.texts):
+    # the page follows it with the secret token, given here once
+    talk = await engine.texts.open("web-app", "", incident.number, text)
     return _json(
         {
             "number": incident.number,
+            "conversation": talk.conversation,
+            "token": talk.token,
             "location": incident.location,
             "location_error": incident.location_error,
             "pictures": [

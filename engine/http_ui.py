@@ -45,6 +45,7 @@ CSP = (
     "img-src 'self' data:; connect-src 'self'; font-src 'self'; object-src 'none'; "
     "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
+CITIZEN_PERMISSIONS = "camera=(self), microphone=(self), geolocation=(self)"
 HEADERS = {
     "Content-Security-Policy": CSP,
     "X-Content-Type-Options": "nosniff",
@@ -54,7 +55,7 @@ HEADERS = {
 
 
 def add_routes(app: web.Application, leaflet_dir: Path = LEAFLET_DIR) -> None:
-    """GET / (to /console), /console, /dashboard, /ui/vendor/leaflet/{path}, /ui/{path}."""
+    """GET / (to /console), /console, /dashboard, /app, /ui/vendor/leaflet/{path}, /ui/{path}."""
     if not (leaflet_dir / "leaflet-src.esm.js").is_file():
         log.warning(
             "map assets not installed (%s is missing): run make setup; the console and the "
@@ -64,6 +65,8 @@ def add_routes(app: web.Application, leaflet_dir: Path = LEAFLET_DIR) -> None:
     app.router.add_get("/", home)
     app.router.add_get("/console", _page("console.html"))
     app.router.add_get("/dashboard", _page("dashboard.html"))
+    # the citizen's "110 app" page (issue 7): its camera, microphone and position, nobody else's
+    app.router.add_get("/app", _page("citizen.html", {"Permissions-Policy": CITIZEN_PERMISSIONS}))
     # the vendor route first: aiohttp tries routes in the order they were added
     app.router.add_get("/ui/vendor/leaflet/{path:.+}", _files(leaflet_dir, "public, max-age=3600"))
     app.router.add_get("/ui/{path:.+}", _files(UI_DIR, "no-cache"))
@@ -91,21 +94,22 @@ def resolve(root: Path, relative: str) -> Path | None:
     return path
 
 
-def _serve(path: Path, cache: str) -> web.FileResponse:
+def _serve(path: Path, cache: str, extra: dict[str, str] | None = None) -> web.FileResponse:
     headers = {
         **HEADERS,
+        **(extra or {}),
         "Content-Type": CONTENT_TYPES[path.suffix.lower()],
         "Cache-Control": cache,
     }
     return web.FileResponse(path, headers=headers)
 
 
-def _page(name: str) -> Handler:
+def _page(name: str, extra: dict[str, str] | None = None) -> Handler:
     async def page(request: web.Request) -> web.StreamResponse:
         path = resolve(UI_DIR, name)
         if path is None:
             raise web.HTTPNotFound(reason=f"{name} is missing from the installation")
-        return _serve(path, "no-cache")
+        return _serve(path, "no-cache", extra)
 
     page.__name__ = name.removesuffix(".html")
     return page

@@ -172,6 +172,10 @@ class IncidentService:
             self._later(
                 self._for_call(call_id, lambda n: self.store.add_recording(n, recording, at))
             )
+        elif isinstance(event, msg.VideoRecorded):
+            video = {k: getattr(event, k) for k in ("path", "size", "sha256", "frames", "seconds")}
+            video.update(width=event.width, height=event.height, error=event.error)
+            self._append(call_id, "video-recorded", "system", at, {"video": video})
         elif isinstance(event, msg.RecordingFailed):
             data = {"path": event.path, "reason": event.reason}
             self._append(call_id, "recording-failed", "system", at, data)
@@ -185,9 +189,12 @@ class IncidentService:
     def _open_call(self, event: msg.CallOffered) -> None:
         opened_at = self.wall() - max(0.0, time.monotonic() - event.at)
         location, error = self._place(event.location, event.location_error)
+        source, channel = "phone", f"sip-trunk:{event.trunk}"
+        if event.channel:  # a WebRTC caller of the 110 web app
+            source, channel = event.channel, f"{event.trunk}:{event.channel}"
         new = NewIncident(
-            source="phone",
-            channel=f"sip-trunk:{event.trunk}",
+            source=source,
+            channel=channel,
             caller=event.caller,
             opened_at=opened_at,
             call_id=event.call_id,
@@ -353,6 +360,14 @@ class IncidentService:
             lambda: self.store.append(
                 number, "closed", actor, self.wall(), data, patch={"status": "closed"}
             )
+        )
+        return event
+
+    async def file(self, number: str, kind: str, actor: str, data: dict[str, Any]) -> IncidentEvent:
+        """A step that is not a call's (a text message, its delivery), stored before it is
+        acknowledged; StoreError 404 for an unknown incident."""
+        event: IncidentEvent = await self._now(
+            lambda: self.store.append(number, kind, actor, self.wall(), data)
         )
         return event
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from aiohttp import web
 
+from engine import openapi_texts, openapi_webcalls
 from engine.openapi_schemas import (
     _LAT,
     _LON,
@@ -477,13 +478,16 @@ PATHS: dict[str, Any] = {
             "a citizen's text with pictures: an incident of its own (open to anyone, "
             "rate-limited per address; every picture checked before anything is kept)",
             _obj({"number": {"type": "string"}, "location": _null("object"),
+                  "conversation": {"type": "string", "description": "its text conversation"},
+                  "token": {"type": "string", "description": "the citizen's secret for it "
+                            "(X-Citizen-Token), given only here"},
                   "location_error": {"type": "string"},
                   "pictures": _array(_obj({"sha256": {"type": "string"},
                                            "size": {"type": "integer"},
                                            "content_type": {"type": "string"},
                                            "width": {"type": "integer"},
                                            "height": {"type": "integer"}}))},
-                 ["number", "pictures"]),
+                 ["number", "conversation", "token", "pictures"]),
             status=201, errors=(400, 413),
             also={
                 415: ("not multipart/form-data, or a picture that is not JPEG/PNG/WebP",
@@ -521,6 +525,10 @@ PATHS: dict[str, Any] = {
 }  # fmt: skip
 _OPEN = {("/healthz", "get"), ("/metrics", "get"), ("/api/openapi.json", "get"),
          ("/api/session", "post"), ("/api/intake/reports", "post")}  # fmt: skip
+PATHS.update(openapi_webcalls.PATHS)
+_OPEN |= openapi_webcalls.OPEN
+PATHS.update(openapi_texts.PATHS)
+_OPEN |= openapi_texts.OPEN
 for _path_name, _item in PATHS.items():
     for _method, _operation in _item.items():
         if (_path_name, _method) in _OPEN:

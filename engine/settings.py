@@ -18,6 +18,7 @@ from typing import Any
 from acd.config import MAX_OUTGOING
 from acd.strategy import STRATEGIES
 from engine.errors import ConfigError
+from engine.settings_texts import TextSettings, check as check_texts
 from engine.tomlpos import locate, read_toml
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
@@ -270,6 +271,17 @@ class IntakeSettings:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class WebrtcSettings:
+    addresses: tuple[str, ...] = field(
+        default=("127.0.0.1",),
+        metadata=_doc(
+            "Addresses the pool offers WebRTC callers' ICE candidates on: ones the citizens' "
+            "browsers can reach (() = every interface)."
+        ),
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class AccessSettings:
     users: str = field(
         default="",
@@ -301,6 +313,8 @@ class Settings:
     http: HttpSettings = field(default_factory=HttpSettings)
     access: AccessSettings = field(default_factory=AccessSettings)
     intake: IntakeSettings = field(default_factory=IntakeSettings)
+    texts: TextSettings = field(default_factory=TextSettings)
+    webrtc: WebrtcSettings = field(default_factory=WebrtcSettings)
     recording: RecordingSettings = field(default_factory=RecordingSettings)
     dispatch: DispatchSettings = field(default_factory=DispatchSettings)
     incidents: IncidentSettings = field(default_factory=IncidentSettings)
@@ -439,6 +453,11 @@ def _check(settings: Settings, file: str, text: str) -> None:
                 ipaddress.ip_network(net, strict=False)
             except ValueError:
                 fail((section, name, index), f"{net!r} is not a network (a.b.c.d/len)")
+    for index, address in enumerate(settings.webrtc.addresses):
+        try:
+            ipaddress.ip_address(address)
+        except ValueError:
+            fail(("webrtc", "addresses", index), f"{address!r} is not an IP address")
     pool = settings.pool
     if pool.size < 1 or not 0 <= pool.warm <= pool.size:
         fail(("pool", "warm"), "needs 1 <= pool.size and 0 <= warm <= size")
@@ -475,6 +494,7 @@ def _check(settings: Settings, file: str, text: str) -> None:
     intake = settings.intake
     if intake.max_picture_mb < 1 or intake.max_pictures < 0 or intake.reports_per_minute < 1:
         fail(("intake", "max_picture_mb"), "limits must be positive (max_pictures may be 0)")
+    check_texts(settings.texts, fail)
     if settings.access.session_idle <= 0:
         fail(("access", "session_idle"), "must be positive")
     if inc.agency_ring_timeout <= 0:

@@ -250,6 +250,13 @@ class Metrics:
             buckets=BRIDGE_BUCKETS,
             registry=r,
         )
+        self.web_calls = Counter(
+            "hotline110_web_calls",
+            "WebRTC calls from the 110 web app, by how the offer ended: answered (the call is "
+            "offered to the ACD), busy (no idle member: 503), refused (a bad offer).",
+            ["outcome"],
+            registry=r,
+        )
         self.agency_links = Counter(
             "hotline110_agency_links",
             "Agency desks dialled into calls (anti-fraud bridge, 12345 transfer), by agency "

@@ -22,6 +22,7 @@ import threading
 from sip import messages as msg
 from sip.lifetime import die_with_parent
 from sip.useragent import MemberSpec, UserAgent
+from sip.webdesk import WebDesk
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,9 @@ async def _serve(spec: MemberSpec) -> None:
     def emit(event: msg.Message) -> None:
         loop.call_soon_threadsafe(outbox.put_nowait, event)
 
-    agent = UserAgent(spec, emit=emit)
+    web = WebDesk(spec, emit, loop)
+    agent = UserAgent(spec, emit=emit, end_web=web.end_soon)
+    web.agent = agent
     thread = threading.Thread(target=agent.run, name=f"pj-{spec.slot}", daemon=True)
     thread.start()
 
@@ -67,9 +70,12 @@ async def _serve(spec: MemberSpec) -> None:
         try:
             while line := await reader.readline():
                 try:
-                    agent.commands.put(msg.decode(line))
+                    command = msg.decode(line)
                 except msg.MessageError as exc:
                     log.warning("bad command from the engine: %s", exc)
+                    continue
+                if not web.take(command):  # WebRTC commands are served on this thread
+                    agent.commands.put(command)
         except (ConnectionError, asyncio.LimitOverrunError, ValueError):
             pass
         agent.commands.put(msg.Stop())  # engine gone: hang up and exit
@@ -77,6 +83,8 @@ async def _serve(spec: MemberSpec) -> None:
     sender = asyncio.create_task(send())
     receiver = asyncio.create_task(receive())
     await asyncio.to_thread(thread.join)
+    await web.close()  # after the call's end: the video recording is reported last
+    await asyncio.sleep(0)  # emit() hands over with call_soon: let those run before the end
     outbox.put_nowait(None)
     await sender
     receiver.cancel()

@@ -38,6 +38,20 @@ from sip.commands import (
     Stop as Stop,
 )
 from sip.message_base import Message as Message, MessageError as MessageError
+from sip.webmessages import (
+    WEB_COMMANDS,
+    WEB_EVENTS,
+    SnapshotTaken as SnapshotTaken,
+    TakeSnapshot as TakeSnapshot,
+    VideoAnswered as VideoAnswered,
+    VideoRecorded as VideoRecorded,
+    VideoRefused as VideoRefused,
+    WatchVideo as WatchVideo,
+    WebAnswered as WebAnswered,
+    WebHangUp as WebHangUp,
+    WebOffer as WebOffer,
+    WebRefused as WebRefused,
+)
 
 # -- member -> engine ---------------------------------------------------------------------
 
@@ -84,6 +98,8 @@ class CallOffered(Message):
     """Why a location that was announced could not be used ('' when fine or absent)."""
     skills: list[str] = dataclasses.field(default_factory=list)
     """What the call asks of its call-taker: 'video', 'lang:<tag>' (sip.wants)."""
+    channel: str = ""
+    """'' for a trunk call; 'webrtc' for a caller from the 110 web app."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -453,7 +469,7 @@ ENGINE_COMMANDS: Final = (
     Stop,
 )
 _BY_NAME: Final[dict[str, type[Message]]] = {
-    cls.__name__: cls for cls in (*MEMBER_EVENTS, *ENGINE_COMMANDS)
+    cls.__name__: cls for cls in (*MEMBER_EVENTS, *ENGINE_COMMANDS, *WEB_EVENTS, *WEB_COMMANDS)
 }
 MAX_LINE: Final = 64 * 1024
 """No message is near this; a longer line means a broken peer."""

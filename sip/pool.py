@@ -192,6 +192,27 @@ class Pool:
         member.writer.write(msg.encode(command))
         return True
 
+    def take_for_web(self) -> int | None:
+        """An idle member for a WebRTC caller, taken out of the front's dispatcher as a trunk
+        call would take it; None when none is idle. (Kamailio may route an INVITE to it in the
+        same instant: the member then refuses the web caller as busy.)"""
+        now = time.monotonic()
+        for slot in self.core.slots:
+            member = self._members.get(slot.member_id)
+            if slot.state is not sl.SlotState.WARM or member is None or member.writer is None:
+                continue
+            self._execute(self.core.call_taken(slot.member_id, str(slot.member_id), now))
+            return slot.member_id
+        return None
+
+    def release_web(self, member_id: int) -> None:
+        """The member did not take the web caller: it exits and its slot is refilled (a member
+        serves one call, or none, never a second)."""
+        self._execute(self.core.call_finished(member_id, time.monotonic()))
+        member = self._members.get(member_id)
+        if member is not None and member.writer is not None and not member.writer.is_closing():
+            member.writer.write(msg.encode(msg.Stop()))
+
     def kill_member(self, call_id: str) -> int:
         """SIGKILL the member holding a call (tests and operators' last resort); its pid."""
         member = self._members.get(_member_id(call_id))
@@ -261,6 +282,7 @@ class Pool:
             recordings_dir=self.recordings_dir,
             hold_announcement=self.hold_announcement,
             ng911_domain=self.settings.incidents.domain,
+            webrtc_addresses=self.settings.webrtc.addresses,
         )
         self._members[action.member_id] = _Member(member_id=action.member_id, slot=action.slot)
         self._spawn_times[action.member_id] = time.monotonic()

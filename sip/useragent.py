@@ -18,6 +18,7 @@ import contextlib
 import dataclasses
 import gc
 import logging
+import os
 import queue
 import time
 from collections.abc import Callable
@@ -32,6 +33,8 @@ from conference.recording import Recording, recording_path
 from incidents.numbering import call_uid
 from sip import admission, headers, messages as msg, wants
 from sip.pjendpoint import account_config, start_endpoint
+from sip.seatwatch import SeatMediaWatch
+from sip.webleg import WEB_GC_S, WebCallerAgent, WebCallerArrived, WebCallerGone, WebLeg
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +53,6 @@ PJ_ETOOMANY = 70010
 """pjsua_call_make_call's status when all of max_calls slots are taken."""
 RETRY_DIAL_S = 2.0
 """How long a leg is retried while pjsua has no free call slot (a leg just ended holds one)."""
-MEDIA_CHECK_S = 0.5
-"""How often the connected seat leg's RTP counter is read."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -82,6 +83,10 @@ class MemberSpec:
     """What a caller on hold hears ('' = the queue announcement)."""
     ng911_domain: str = ""
     """Domain of the NG911 call URN sent in Call-Info on every leg placed ('' = none)."""
+    webrtc_addresses: tuple[str, ...] = ()
+    """Addresses a WebRTC caller's ICE candidates are offered on (() = every interface)."""
+    web_trunk: str = "web-app"
+    """The trunk name WebRTC callers are counted under."""
 
 
 class _Leg(pj.Call):  # type: ignore[misc]
@@ -118,12 +123,20 @@ class _Account(pj.Account):  # type: ignore[misc]
         self.agent.incoming(prm)
 
 
-class UserAgent:
+class UserAgent(WebCallerAgent):
     """One member's pjsua2 endpoint and its single call (see the module docstring)."""
 
-    def __init__(self, spec: MemberSpec, emit: Callable[[msg.Message], None]) -> None:
+    def __init__(
+        self,
+        spec: MemberSpec,
+        emit: Callable[[msg.Message], None],
+        end_web: Callable[[Any], None] | None = None,
+    ) -> None:
         self.spec = spec
         self._emit = emit
+        self._end_web = end_web
+        self._web: WebLeg | None = None
+        self._next_gc = 0.0
         self._fast_until = 0.0
         self.commands: queue.SimpleQueue[msg.Message] = queue.SimpleQueue()
         self.ep: Any = None
@@ -139,8 +152,7 @@ class UserAgent:
         self._call_info: list[str] = []  # NG911 Call-Info values for the legs we place
         self._stopping = False
         self._finished_at: float | None = None
-        self._rx_seen: tuple[str, int, float] | None = None
-        self._next_media_check = 0.0
+        self._seat_watch = SeatMediaWatch(spec.seat_media_timeout)
 
     # -- thread main ---------------------------------------------------------------------
 
@@ -152,7 +164,7 @@ class UserAgent:
                 msg.MemberReady(
                     member_id=self.spec.member_id,
                     slot=self.spec.slot,
-                    pid=_pid(),
+                    pid=os.getpid(),
                     at=time.monotonic(),
                 )
             )
@@ -165,6 +177,9 @@ class UserAgent:
                 self._watch_seat_media()
                 if self._recording is not None:
                     self._recording.watch(time.monotonic())
+                if self._web is not None and time.monotonic() >= self._next_gc:
+                    self._next_gc = time.monotonic() + WEB_GC_S
+                    gc.collect()
         except Exception as exc:  # the member dies with a report; the engine replaces it
             log.exception("user agent failed")
             self.emit(msg.MemberFault(message=f"user agent failed: {exc!r}"))
@@ -227,6 +242,10 @@ class UserAgent:
             if recording is not None:  # not yet reported: header pending, or a fault
                 recording.close(time.monotonic())
             self._players.clear()
+            if self._web is not None:
+                with contextlib.suppress(pj.Error):
+                    self.ep.audDevManager().setNoDev()  # no clock callback may hold the port
+                self._web.destroy()  # a port alive at libDestroy aborts the process
             # no local name may keep a Call alive past libDestroy (its destructor would assert)
             for media in [each.media for each in self._legs.values()]:
                 media.release()
@@ -335,26 +354,12 @@ class UserAgent:
         self._answer(leg, status, reason, extra=extra)
 
     def _watch_seat_media(self) -> None:
-        """A seat phone that crashed or lost its network sends no BYE: its leg would stay
-        "connected" for ever while the caller hears nothing. No RTP from it for
-        `seat_media_timeout` s means the leg is dead (seat phones must not suppress silence)."""
+        if self.bridge is None:
+            return
         now = time.monotonic()
-        timeout = self.spec.seat_media_timeout
-        if self.bridge is None or timeout <= 0 or now < self._next_media_check:
-            return
-        self._next_media_check = now + MEDIA_CHECK_S
         name = self.bridge.connected_seat
-        leg = self._legs.get(name) if name is not None else None
-        packets = leg.media.rx_packets(leg) if leg is not None else None
-        if name is None or packets is None or not _receiving(leg):
-            self._rx_seen = None
-            return
-        if self._rx_seen is None or self._rx_seen[:2] != (name, packets):
-            self._rx_seen = (name, packets, now)
-            return
-        if now - self._rx_seen[2] >= timeout:
-            self._rx_seen = None
-            why = f"no RTP from the seat phone for {timeout:g} s"
+        why = self._seat_watch.dead(name, self._legs.get(name) if name else None, now)
+        if why and name is not None:
             log.warning("%s: %s", name, why)
             self._execute(self.bridge.seat_lost(br.seat_id_of(name), why, now))
 
@@ -398,6 +403,12 @@ class UserAgent:
 
     def _command(self, command: msg.Message) -> None:
         now = time.monotonic()
+        if isinstance(command, WebCallerArrived):
+            self._web_arrived(command)
+            return
+        if isinstance(command, WebCallerGone):
+            self._web_gone(command.reason, now)
+            return
         if isinstance(command, msg.Stop):
             self._stopping = True
             if self.bridge is not None:
@@ -498,6 +509,12 @@ class UserAgent:
             ):
                 self._recording = None
             self.emit(action.message)
+        elif self._web is not None and isinstance(
+            action, act.SendRinging | act.AnswerCaller | act.RefuseCaller
+        ):
+            self._web_action(action)
+        elif isinstance(action, act.EndLeg) and action.leg == br.CALLER and self._web is not None:
+            self._end_web_leg(200, "hung up by the centre")
         elif isinstance(action, act.SendRinging):
             self._answer(self._legs[br.CALLER], 180)
         elif isinstance(action, act.AnswerCaller):
@@ -549,6 +566,8 @@ class UserAgent:
                 player.createPlayer(wav, 0)
                 self._players[name] = player
             return self._players.get(name)
+        if name == br.CALLER and self._web is not None:
+            return self._web.audio
         leg = self._legs.get(name)
         return None if leg is None else leg.media.audio
 
@@ -577,19 +596,3 @@ class UserAgent:
         leg.dialog_sent = True
         call_id = leg.getInfo().callIdString
         self.emit(msg.LegDialog(call_id=self.call_id, leg=leg.name, sip_call_id=call_id))
-
-
-def _receiving(leg: Any) -> bool:
-    """Whether the leg's audio stream is one the far end sends on (not on hold, inactive)."""
-    try:
-        info = leg.getInfo()  # kept: SWIG members of a temporary dangle once it is freed
-        media = info.media[leg.media.index]
-    except (pj.Error, IndexError):
-        return False
-    return bool(media.dir & pj.PJMEDIA_DIR_DECODING) and media.status == pj.PJSUA_CALL_MEDIA_ACTIVE
-
-
-def _pid() -> int:
-    import os
-
-    return os.getpid()

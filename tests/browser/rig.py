@@ -37,8 +37,19 @@ WAIT_MS = 5000
 """Playwright's bound for every wait on the page."""
 
 
+MEDIA_FLAGS = [
+    # a fake camera (a test pattern) and microphone (a beep), allowed without asking
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
+    # ICE candidates on 127.0.0.1, not hidden behind mDNS names: all traffic stays on loopback
+    "--allow-loopback-in-peer-connection",
+    "--disable-features=WebRtcHideLocalIpsWithMdns",
+    "--force-webrtc-ip-handling-policy=default",
+]
+
+
 @contextlib.asynccontextmanager
-async def chromium() -> AsyncIterator[Browser]:
+async def chromium(extra: list[str] | None = None) -> AsyncIterator[Browser]:
     """Headless Chromium. Its temporary files go to a directory of its own, removed after
     (REAL-PEERS.md); a short path, as Chromium's singleton socket must fit in 108 bytes."""
     with tempfile.TemporaryDirectory(prefix="h110-chromium-") as scratch:
@@ -46,7 +57,7 @@ async def chromium() -> AsyncIterator[Browser]:
             browser = await playwright.chromium.launch(
                 executable_path=CHROMIUM,
                 headless=True,
-                args=FLAGS,
+                args=[*FLAGS, *(extra or [])],
                 env={"TMPDIR": scratch, "HOME": scratch},
                 timeout=15_000,
             )

@@ -18,6 +18,7 @@ from engine.http import build_app
 from engine.http_intake import IntakeDesk
 from engine.incidents import IncidentRouter, IncidentService
 from engine.settings import PACKAGE_ROOT
+from engine.texts import TextService
 from incidents.rules import load_rules
 from incidents.store import Incident, open_store
 from intake.media import MediaStore
@@ -38,6 +39,7 @@ class FakeEngine(DispatchEngine):
         )  # fmt: skip
         self.rules = IncidentRouter(load_rules(PACKAGE_ROOT / "config" / "routing.toml"))
         self.intake = IntakeDesk(MediaStore(db.parent / "media"), per_minute=4)
+        self.texts = TextService(self.incidents, self.events, self.metrics, self.acd, self.access)
         self.agencies = AgencyLinks(
             self.router, self._send, self.events, self.metrics, agency_ring_timeout,
             uris={"anti-fraud": self.rules.rules.bridge_uri or "", "12345": self.rules.rules.transfer_uri},

@@ -31,7 +31,7 @@ async def app() -> AsyncIterator[web.Application]:
         engine.router.stop()
 
 
-PAGES, FILES = ("/", "/console", "/dashboard"), "/ui/"
+PAGES, FILES = ("/", "/console", "/dashboard", "/app"), "/ui/"
 """The browser's pages and their static files (engine/http_ui.py): not part of the API."""
 
 

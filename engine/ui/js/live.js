@@ -12,6 +12,8 @@ const TOPICS = [
   'agency/dialing', 'agency/ringing', 'agency/answered', 'agency/bridged',
   'agency/failed', 'agency/ended',
   'officer/status', 'officer/signed-off',
+  'text/offered', 'text/withdrawn', 'text/waiting', 'text/taken', 'text/message',
+  'text/delivery', 'text/closed',
   'alert',
 ];
 

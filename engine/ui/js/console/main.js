@@ -13,8 +13,10 @@ import * as call from './call.js';
 import * as classify from './classify.js';
 import * as dispatch from './dispatch.js';
 import * as timeline from './timeline.js';
+import * as media from './media.js';
 import { openMap, renderMap } from './mapview.js';
 import { wire } from './shortcuts.js';
+import * as texts from './texts.js';
 
 const d = desk.desk;
 const PATCHING = new Set(['classified', 'location', 'dispatch-started', 'agency-bridged']);
@@ -45,6 +47,7 @@ async function start() {
   await openMap();
   for (const part of ['seat', 'call', 'earlier', 'dispatch', 'timeline', 'decision', 'recent']) desk.changed(part);
   desk.loadOfficers();
+  texts.start(me);
   disconnect = connect(onEvent, (state) => {
     const link = $('#link');
     link.dataset.live = state;
@@ -55,6 +58,7 @@ async function start() {
 // ---- the stream ----------------------------------------------------------------------------
 
 function onEvent(topic, e) {
+  if (topic.startsWith('text/')) return texts.onEvent(topic, e);
   const mine = e.seat_id === d.me.seat;
   const current = e.call_id && e.call_id === d.callId;
   if (topic === 'snapshot') {
@@ -116,6 +120,7 @@ desk.onChange((part) => {
     classify.renderClassify();
     renderMap();
     renderRecent();
+    media.renderMedia();
   }
   if (part === 'earlier') call.renderEarlier();
   if (part === 'dispatch') {
@@ -123,7 +128,10 @@ desk.onChange((part) => {
     call.renderCall();
     renderMap();
   }
-  if (part === 'timeline') timeline.renderTimeline();
+  if (part === 'timeline') {
+    timeline.renderTimeline();
+    media.renderMedia();
+  }
   if (part === 'decision') classify.renderDecision();
   if (part === 'officers') renderMap();
   if (part === 'recent') renderRecent();

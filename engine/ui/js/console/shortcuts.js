@@ -10,6 +10,7 @@ import * as call from './call.js';
 import * as classify from './classify.js';
 import * as dispatch from './dispatch.js';
 import * as timeline from './timeline.js';
+import * as media from './media.js';
 import { locate, stopPicking } from './mapview.js';
 
 export function wire() {
@@ -25,6 +26,7 @@ export function wire() {
   on('#btn-dispatch', dispatch.dispatchNearest);
   on('#btn-close', classify.closeIncident);
   on('#btn-locate', locate);
+  on('#btn-snapshot', media.snapshot);
   on('#btn-help', help);
   on('#btn-logout', async () => {
     if (['talking', 'ringing'].includes(desk.phase()) && !confirm('A call is in progress. Log out anyway? (The call goes on.)')) return;
@@ -49,6 +51,7 @@ export function wire() {
   bind('Alt+J', 'Rejoin the call', call.rejoin, { group: 'Call' });
   bind('Alt+P', 'Set the caller’s position (typed, or click the map)', locate, { group: 'Call' });
   bind('Alt+E', 'Write a note', () => $('#note').focus(), { group: 'Call' });
+  bind('Alt+S', 'Send the video caller’s snapshot to the officer', media.snapshot, { group: 'Call' });
   bind('Alt+C', 'Classify: go to the category', classify.focusCategory, { group: 'Classify and dispatch' });
   bind('Ctrl+Enter', 'File the classification (routes the call)', classify.classify, { group: 'Classify and dispatch' });
   bind('Alt+D', 'Dispatch the nearest officer', dispatch.dispatchNearest, { group: 'Classify and dispatch' });

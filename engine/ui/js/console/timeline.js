@@ -79,6 +79,10 @@ export function describe(e) {
         return [`${d.agency} desk: ${e.kind.slice(7)}`, [d.purpose, d.outcome, d.reason].filter(Boolean).join(' · ')];
       }
       if (e.kind.startsWith('alert-')) return [`ALERT ${d.kind || e.kind.slice(6)}`, d.message || ''];
+      if (e.kind.startsWith('text-')) {
+        // a citizen's text conversation (texts.js): who wrote what, taken, delivered, closed
+        return [`Text ${e.kind.slice(5)}${d.from ? ` (${d.from})` : ''}`, d.text || d.detail || d.seat || ''];
+      }
       return [
         e.kind,
         Object.entries(d)

@@ -1,0 +1,175 @@
+"""The caller leg of a WebRTC call, as the member's pj thread sees it.
+
+For a trunk call the caller leg is a pjsua2 Call; for a caller from the 110 web app it is a
+`WebPort` in the conference, fed by the member's aiortc session (`sip.webcaller`). The pure
+`conference.bridge.Bridge` does not know the difference: the agent turns the bridge's actions
+on the caller into what they mean here (answering = the leg is connected with media at once;
+ending it = hanging up the peer connection) and feeds back the same facts a Call would.
+
+`WebCallerArrived` and `WebCallerGone` go from the member's asyncio side to the agent's command
+queue; they never cross the engine's socket.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from conference import actions as act, bridge as br
+from incidents.numbering import call_uid
+from sip import messages as msg
+from sip.message_base import Message
+from sip.webmessages import WebOffer
+from sip.webport import WebPort
+
+WEB_GC_S = 2.0
+"""Members run with the collector off (pj objects must die on the pj thread); aiortc makes
+reference cycles all call long, so with a WebRTC caller the pj thread collects this often."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WebCallerArrived(Message):
+    """aiortc answered the offer: take the call (or refuse it if a trunk call came first)."""
+
+    caller: Any
+    """The `sip.webcaller.WebCaller` (its rings only are used on the pj side)."""
+    offer: WebOffer
+    answer: str
+    video: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WebCallerGone(Message):
+    """The peer connection failed or closed, or the citizen hung up on the page."""
+
+    reason: str
+
+
+class WebLeg:
+    """The conference port of the caller; created and dropped on the pj thread only."""
+
+    def __init__(self, arrived: WebCallerArrived, clock_rate: int, name: str) -> None:
+        self.arrived = arrived
+        self.caller = arrived.caller
+        self.port: WebPort | None = WebPort(self.caller.to_conference, self.caller.to_browser)
+        self.port.open(name, clock_rate)
+        self.ended = False
+
+    @property
+    def audio(self) -> Any:
+        return self.port
+
+    def release(self) -> None:
+        """The caller is gone: the port falls silent (it is destroyed at shutdown)."""
+        if self.port is not None:
+            self.port.live = False
+
+    def destroy(self) -> None:
+        """At shutdown, with the conference clock stopped: drop the port (it must not outlive
+        libDestroy, and must not die on the clock thread)."""
+        self.port = None
+
+
+class WebCallerAgent:
+    """The part of `sip.useragent.UserAgent` that serves a WebRTC caller (pj thread only)."""
+
+    spec: Any
+    bridge: br.Bridge | None
+    ep: Any
+    call_id: str
+    _web: WebLeg | None
+    _end_web: Callable[[Any], None] | None
+    """Schedules the close of the caller's session on the member's asyncio thread."""
+    _stopping: bool
+    _sip_call_id: str
+    _call_info: list[str]
+
+    def emit(self, event: msg.Message) -> None:
+        raise NotImplementedError
+
+    def _execute(self, actions: list[act.BridgeAction]) -> None:
+        raise NotImplementedError
+
+    @property
+    def web_caller(self) -> Any:
+        """The WebRTC caller's session this agent took (None for a trunk call)."""
+        return None if self._web is None else self._web.caller
+
+    def _web_arrived(self, arrived: WebCallerArrived) -> None:
+        offer = arrived.offer
+        if self.bridge is not None or self._stopping:
+            why = "the member took another call first"
+            self.emit(
+                msg.WebRefused(
+                    member_id=self.spec.member_id, session=offer.session, reason=why, busy=True
+                )
+            )
+            if self._end_web is not None:
+                self._end_web(arrived.caller)
+            return
+        now = time.monotonic()
+        self.bridge = br.Bridge(self.call_id, record=bool(self.spec.recordings_dir))
+        self._sip_call_id = offer.session
+        if self.spec.ng911_domain:
+            uid = call_uid(offer.session, self.call_id, self.spec.ng911_domain)
+            self._call_info = [f"<{uid}>;purpose=emergency-CallId"]
+        self.ep.audDevManager().setNullDev()  # the conference clock drives the port
+        self._web = WebLeg(arrived, self.spec.clock_rate, "webrtc-caller")
+        self.emit(
+            msg.WebAnswered(
+                member_id=self.spec.member_id,
+                session=offer.session,
+                call_id=self.call_id,
+                answer=arrived.answer,
+                video=arrived.video,
+            )
+        )
+        self.emit(
+            msg.CallOffered(
+                call_id=self.call_id,
+                at=now,
+                received_at=now,
+                caller=offer.caller,
+                caller_name="",
+                called="110",
+                pai="",
+                sip_call_id=offer.session,
+                trunk=self.spec.web_trunk,
+                location=offer.location,
+                skills=[],  # every console is a browser: any seat shows the video
+                channel="webrtc",
+            )
+        )
+
+    def _web_action(self, action: act.BridgeAction) -> None:
+        """The bridge's word to the caller, for a browser: no SIP answer to send."""
+        if self.bridge is None:
+            return
+        now = time.monotonic()
+        if isinstance(action, act.AnswerCaller):
+            # the peer connection is up already; answering links its audio at once
+            self._execute(self.bridge.leg_connected(br.CALLER, now))
+            self._execute(self.bridge.leg_media_ready(br.CALLER, now))
+        elif isinstance(action, act.RefuseCaller):
+            self._end_web_leg(action.status, action.reason)
+        # SendRinging: the page shows the call's state from the engine
+
+    def _web_gone(self, reason: str, now: float) -> None:
+        web = self._web
+        if web is None or web.ended or self.bridge is None:
+            return
+        web.ended = True
+        web.release()
+        self._execute(self.bridge.leg_ended(br.CALLER, 200, reason, now))
+
+    def _end_web_leg(self, status: int, reason: str) -> None:
+        web = self._web
+        if web is None or web.ended or self.bridge is None:
+            return
+        web.ended = True
+        web.release()
+        if self._end_web is not None:
+            self._end_web(web.caller)
+        self._execute(self.bridge.leg_ended(br.CALLER, status, reason, time.monotonic()))

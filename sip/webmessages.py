@@ -1,0 +1,124 @@
+"""Messages between the engine and a pool member for a WebRTC caller (the 110 web app).
+
+A WebRTC call is offered to an idle member like a trunk INVITE, but by the engine: the browser's
+SDP offer travels in `WebOffer`; the member answers it with aiortc and reports `WebAnswered`
+(then `CallOffered`, so the call enters the ACD like any other) or `WebRefused`. The console's
+live view of the caller's video and the snapshot for the officer are asked of the same member.
+`sip.messages` names these with the rest.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sip.message_base import Message
+
+# -- engine -> member ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WebOffer(Message):
+    """Take a WebRTC caller: answer this SDP offer (non-trickle: it carries its candidates)."""
+
+    offer: str
+    caller: str
+    """The call-back number the citizen typed ('' when none)."""
+    session: str
+    """The engine's id for this web session (the SIP Call-ID of its records)."""
+    location: dict[str, Any] | None = None
+    """The browser's position when it called: lat, lon, radius_m, method."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WebHangUp(Message):
+    """The citizen pressed hang up on the page."""
+
+    reason: str = "caller hung up"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WatchVideo(Message):
+    """A console wants the caller's live video: answer its SDP offer with the relayed track."""
+
+    watch_id: str
+    offer: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TakeSnapshot(Message):
+    """Write the caller's latest video frame as a JPEG to `path`."""
+
+    request_id: str
+    path: str
+
+
+# -- member -> engine ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WebAnswered(Message):
+    """The member took the WebRTC caller; `answer` goes back to the browser."""
+
+    member_id: int
+    session: str
+    call_id: str
+    answer: str
+    video: bool
+    """Whether the caller sends video."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WebRefused(Message):
+    """The member could not take the WebRTC caller (it took a trunk call first, bad SDP...)."""
+
+    member_id: int
+    session: str
+    reason: str
+    busy: bool = False
+    """True when another member may take it (this one had just taken a trunk call)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VideoAnswered(Message):
+    call_id: str
+    watch_id: str
+    answer: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VideoRefused(Message):
+    call_id: str
+    watch_id: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SnapshotTaken(Message):
+    """The JPEG is at `path` ('' with `error` when there was no frame to take)."""
+
+    call_id: str
+    request_id: str
+    path: str
+    width: int = 0
+    height: int = 0
+    error: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VideoRecorded(Message):
+    """The caller's video is recorded and closed (or `error` says why not)."""
+
+    call_id: str
+    path: str
+    size: int
+    sha256: str
+    frames: int
+    seconds: float
+    width: int = 0
+    height: int = 0
+    error: str = ""
+
+
+WEB_COMMANDS = (WebOffer, WebHangUp, WatchVideo, TakeSnapshot)
+WEB_EVENTS = (WebAnswered, WebRefused, VideoAnswered, VideoRefused, SnapshotTaken, VideoRecorded)

@@ -1,0 +1,234 @@
+"""WebRTC callers of the 110 web app with real peers: an aiortc "browser" (440 Hz and a test
+pattern video) calls through the engine's REST; a pjsua2 seat phone (880 Hz) answers through
+the ACD; an officer's pjsua2 phone (1320 Hz) is dispatched into the same conference. Every one
+hears the others (FFT of what each recorded), the console's aiortc peer receives the live video,
+the snapshot is filed and pushed on the officer's topic, the citizen's status shows the
+officer's distance and ETA, and the caller's video is recorded and filed with the incident.
+(Chromium itself is the caller in tests/browser/test_webrtc_page.py.)"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import av
+import pytest
+
+from tests.access import AUTH
+from tests.peers.audio import read_wav
+from tests.peers.conftest import centre, eventually, http_json
+from tests.peers.ports import PortBlock
+from tests.peers.test_dispatch_live import (
+    CALLER_HZ,
+    OFFICER_HZ,
+    SEAT_HZ,
+    assert_hears,
+    city_with_phones,
+    heard,
+    officer_phones,
+    place_officers,
+)
+from tests.peers.webrtc_peer import Browser, start_call
+
+pytestmark = pytest.mark.peers
+
+
+async def citizen(engine: Any, method: str, path: str, token: str, body: Any = None) -> Any:
+    http = engine.settings.http
+    async with (
+        aiohttp.ClientSession(headers={"X-Citizen-Token": token}) as session,
+        session.request(method, f"http://{http.address}:{http.port}{path}", json=body) as r,
+    ):
+        return r.status, (await r.json(content_type=None) if r.status != 204 else None)
+
+
+async def test_a_webrtc_caller_is_an_acd_call_heard_by_seat_and_officer_with_video(
+    ports: PortBlock, tmp_path: Path
+) -> None:
+    async with officer_phones(ports, tmp_path / "officers", 1) as officers:
+        city, ids, incident = city_with_phones(officers, 1)
+        async with centre(ports, tmp_path, 1, farm={"tone_hz": SEAT_HZ}, city=city) as (
+            engine,
+            seats,
+        ):
+            await place_officers(engine, ids, incident)
+            browser = Browser(hz=CALLER_HZ, video=True)
+            watcher = Browser(watch=True)
+            try:
+                lat, lon = incident
+                started = await start_call(
+                    engine, browser, phone="13800000000", lat=lat, lon=lon, accuracy=12
+                )
+                call_id, token = started["call"], started["token"]
+
+                # the same ACD, the same 3 s target
+                record = await eventually(
+                    lambda: (r := engine.router.calls.get(call_id)) and r.answered_at and r,
+                    10,
+                    "the seat to answer",
+                )
+                assert record.answered_at - record.offered_at < 3.0
+                assert record.trunk == "web-app"
+                status, view = await citizen(engine, "GET", f"/api/intake/calls/{call_id}", token)
+                assert status == 200 and view["state"] == "answered", view
+                assert view["officer"] is None and view["video"] is True
+                number = view["incident"]
+                assert number
+
+                # a wrong token learns nothing
+                status, _ = await citizen(engine, "GET", f"/api/intake/calls/{call_id}", "x" * 32)
+                assert status == 404
+
+                # the console's live view of the caller's video
+                status, answer = await http_json(
+                    engine,
+                    "POST",
+                    f"/api/calls/{call_id}/video",
+                    {"type": "offer", "sdp": await watcher.offer()},
+                )
+                assert status == 200, answer
+                await watcher.answer(answer["sdp"])
+                await eventually(lambda: watcher.frames >= 10, 10, "live video frames")
+
+                # dispatch: the officer joins the same conference; the page shows the ETA
+                status, dispatched = await http_json(
+                    engine, "POST", f"/api/calls/{call_id}/dispatch", {"lat": lat, "lon": lon}
+                )
+                assert status == 202, dispatched
+                await eventually(
+                    lambda: record.dispatch and record.dispatch.officer_bridged_at, 15, "bridge"
+                )
+
+                async def officer_view() -> Any:
+                    _, seen = await citizen(engine, "GET", f"/api/intake/calls/{call_id}", token)
+                    return seen["officer"]
+
+                officer = await officer_view()
+                assert officer["name"] and 300 < officer["distance_m"] < 360, officer
+                assert officer["eta_s"] > 0
+                # the officer moves closer: the page's figures follow
+                body = {"lat": lat + 0.001, "lon": lon, "ts": time.time(), "speed": 10}
+                status, _ = await http_json(engine, "PUT", f"/api/officers/{ids[0]}/position", body)
+                assert status == 200
+                closer = await officer_view()
+                assert closer["distance_m"] < officer["distance_m"] / 2, closer
+
+                # the snapshot: stored, filed, pushed on the officer's topic
+                pushed = engine.push_bus.subscribe()
+                status, shot = await http_json(engine, "POST", f"/api/calls/{call_id}/snapshot")
+                assert status == 201, shot
+                assert shot["officer"] == ids[0] and shot["filed"], shot
+                status, events = await http_json(engine, "GET", f"/api/incidents/{number}")
+                snap = [e for e in events["events"] if e["kind"] == "snapshot"]
+                assert snap and snap[0]["data"]["push_topic"].endswith(
+                    f"/officers/{ids[0]}/snapshot"
+                )
+                http = engine.settings.http
+                async with (
+                    aiohttp.ClientSession(headers=AUTH) as session,
+                    session.get(f"http://{http.address}:{http.port}{shot['url']}") as r,
+                ):
+                    jpeg = await r.read()
+                    assert r.status == 200 and r.content_type == "image/jpeg"
+                assert hashlib.sha256(jpeg).hexdigest() == shot["sha256"]
+                topic = f"hotline110/officers/{ids[0]}/snapshot"
+
+                async def pushed_to_officer() -> dict[str, Any]:
+                    while True:
+                        event = await pushed.get()
+                        if event.get("mqtt_topic") == topic:
+                            return event
+
+                event = await asyncio.wait_for(pushed_to_officer(), 10)
+                assert shot["sha256"] in str(event["message"]), event
+
+                await asyncio.sleep(5)  # three-way audio to judge
+            finally:
+                await watcher.close()
+                heard_by_browser = browser.samples()
+                await browser.close()  # the citizen hangs up
+            await eventually(lambda: not engine.router.calls, 20, "the call to end")
+            ended = engine.router.finished[-1]
+            assert ended.outcome == "answered"
+
+            # each party heard the other two, never itself
+            rate = 8000
+            assert_hears(
+                heard(heard_by_browser[-4 * rate : -rate], rate),
+                [SEAT_HZ, OFFICER_HZ],
+                CALLER_HZ,
+                "browser",
+            )
+            seat_end = await seats.wait_event("seat1", "ended", 5)
+            samples, rate = read_wav(Path(seat_end["recording"]))
+            assert_hears(
+                heard(samples[-5 * rate : -2 * rate], rate),
+                [CALLER_HZ, OFFICER_HZ],
+                SEAT_HZ,
+                "seat",
+            )
+            officer_end = await officers.wait_event("seat50", "ended", 5)
+            samples, rate = read_wav(Path(officer_end["recording"]))
+            assert_hears(
+                heard(samples[-5 * rate : -2 * rate], rate),
+                [CALLER_HZ, SEAT_HZ],
+                OFFICER_HZ,
+                "officer",
+            )
+
+            # the caller's video, recorded and filed with the incident
+            async def filed_video() -> Any:
+                _, inc = await http_json(engine, "GET", f"/api/incidents/{number}")
+                return next((e for e in inc["events"] if e["kind"] == "video-recorded"), None)
+
+            video = None
+            for _ in range(100):
+                video = await filed_video()
+                if video:
+                    break
+                await asyncio.sleep(0.1)
+            assert video is not None
+            data = video["data"]["video"]
+            path = Path(data["path"])
+            assert hashlib.sha256(path.read_bytes()).hexdigest() == data["sha256"]
+            with av.open(str(path)) as container:
+                frames = sum(1 for _ in container.decode(video=0))
+            assert frames == data["frames"], data
+            assert data["seconds"] > 5 and frames > 8 * data["seconds"], data  # sent at 15 fps
+            assert (data["width"], data["height"]) == (320, 240)
+
+
+async def test_a_member_killed_under_a_webrtc_call_loses_only_that_call_and_its_record_stays(
+    ports: PortBlock, tmp_path: Path
+) -> None:
+    async with centre(ports, tmp_path, 2, farm={"tone_hz": SEAT_HZ}) as (engine, _):
+        first, second = Browser(hz=CALLER_HZ), Browser(hz=CALLER_HZ)
+        try:
+            started = await start_call(engine, first)
+            lost = started["call"]
+            await eventually(
+                lambda: (r := engine.router.calls.get(lost)) and r.answered_at, 10, "answer"
+            )
+            number = await eventually(lambda: engine.incidents.by_call.get(lost), 5, "incident")
+            assert engine.pool.kill_member(lost) > 0
+            await eventually(lambda: lost not in engine.router.calls, 10, "the call to end")
+            # the page learns it at its next poll (ICE would notice only after ~30 s)
+            path = f"/api/intake/calls/{lost}"
+            status, view = await citizen(engine, "GET", path, started["token"])
+            assert status == 200 and view["state"] == "ended", view
+            # the centre serves the next caller
+            kept = (await start_call(engine, second))["call"]
+            await eventually(
+                lambda: (r := engine.router.calls.get(kept)) and r.answered_at, 10, "answer"
+            )
+        finally:
+            await first.close()
+            await second.close()
+        status, incident = await http_json(engine, "GET", f"/api/incidents/{number}")
+        assert status == 200
+        ended = [e for e in incident["events"] if e["kind"] == "call-ended"]
+        assert ended and ended[-1]["data"]["ended_by"] == "lost", incident["events"]
