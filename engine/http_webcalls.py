@@ -19,11 +19,11 @@ from aiohttp import web
 
 from engine.http_access import actor
 from engine.webcalls import WebCallError
+from sip.webrtc_offer import MAX_SDP, OfferError, check_offer
 
 if TYPE_CHECKING:
     from engine.app import Engine
 
-MAX_SDP = 16 * 1024
 TOKEN_HEADER = "X-Citizen-Token"
 
 
@@ -55,13 +55,14 @@ async def _json_body(request: web.Request, limit: int = MAX_SDP + 2048) -> dict[
     return await _body(request)
 
 
-def _offer(body: dict[str, Any]) -> str:
+def _offer(body: dict[str, Any], ours: tuple[str, ...], *, video: bool = False) -> str:
     sdp = body.get("sdp")
     if body.get("type") != "offer" or not isinstance(sdp, str):
         raise WebCallError(400, "send {type: 'offer', sdp: '...'}")
-    if len(sdp) > MAX_SDP or not sdp.startswith("v=0") or "m=audio" not in sdp:
-        raise WebCallError(400, f"not an SDP offer with audio (at most {MAX_SDP} bytes)")
-    return sdp
+    try:
+        return check_offer(sdp, ours, video=video)
+    except OfferError as exc:
+        raise WebCallError(400, str(exc)) from None
 
 
 def _position(body: dict[str, Any], *, required: bool) -> dict[str, Any] | None:
@@ -97,7 +98,7 @@ async def start_call(request: web.Request) -> web.Response:
         if wait > 0:
             raise WebCallError(429, "too many calls from this address", math.ceil(wait))
         body = await _json_body(request)
-        sdp = _offer(body)
+        sdp = _offer(body, engine.settings.webrtc.addresses)
         phone = body.get("phone") or ""
         if not isinstance(phone, str) or len(phone) > 32:
             raise WebCallError(400, "phone must be a string of at most 32 characters")
@@ -152,20 +153,11 @@ async def watch_video(request: web.Request) -> web.Response:
     """The caller's live video for the console (its own peer connection, video only)."""
     engine = _engine(request)
     try:
-        sdp = _offer_video(await _json_body(request))
+        sdp = _offer(await _json_body(request), engine.settings.webrtc.addresses, video=True)
         answer = await engine.webcalls.watch(request.match_info["call_id"], sdp)
     except WebCallError as exc:
         return _error(exc)
     return web.json_response({"type": "answer", "sdp": answer})
-
-
-def _offer_video(body: dict[str, Any]) -> str:
-    sdp = body.get("sdp")
-    if body.get("type") != "offer" or not isinstance(sdp, str) or len(sdp) > MAX_SDP:
-        raise WebCallError(400, "send {type: 'offer', sdp: '...'}")
-    if not sdp.startswith("v=0") or "m=video" not in sdp:
-        raise WebCallError(400, "not an SDP offer with video")
-    return sdp
 
 
 async def take_snapshot(request: web.Request) -> web.Response:

@@ -174,7 +174,9 @@ class IncidentService:
             )
         elif isinstance(event, msg.VideoRecorded):
             video = {k: getattr(event, k) for k in ("path", "size", "sha256", "frames", "seconds")}
-            video.update(width=event.width, height=event.height, error=event.error)
+            video.update(
+                width=event.width, height=event.height, dropped=event.dropped, error=event.error
+            )
             self._append(call_id, "video-recorded", "system", at, {"video": video})
         elif isinstance(event, msg.RecordingFailed):
             data = {"path": event.path, "reason": event.reason}

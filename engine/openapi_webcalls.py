@@ -25,13 +25,19 @@ _POSITION = {
 }
 _OFFICER = _null(
     "object",
-    description="null until an officer is dispatched; distance and ETA from the officer's "
-    "latest position to the incident",
+    description="null until an officer is dispatched and after the call: {status: calling | "
+    "dispatched | on-scene, distance_m (to 100 m), eta_s (to 10 s)} from the officer's latest "
+    "position; never the officer's name or position",
 )
 _STATUS = _obj(
     {
         "call": {"type": "string"},
         "state": {"enum": ["queued", "ringing", "answered", "ended"]},
+        "outcome": _null(
+            "string",
+            description="once ended: answered, abandoned, failed (cut "
+            "off by a failure in the centre), ...",
+        ),
         "incident": _null("string"),
         "video": {"type": "boolean"},
         "officer": _OFFICER,

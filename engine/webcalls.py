@@ -24,6 +24,7 @@ import hashlib
 import hmac
 import itertools
 import logging
+import math
 import secrets
 import time
 import uuid
@@ -32,7 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dispatch.geo import distance_m
-from intake.pictures import check_picture
+from intake.pictures import PictureError, check_picture
 from sip import messages as msg
 
 if TYPE_CHECKING:
@@ -95,10 +96,10 @@ class WebCalls:
             offer = msg.WebOffer(offer=sdp, caller=caller, session=session, location=location)
             try:
                 if not pool.send(str(member_id), offer):
-                    continue
+                    continue  # its connection is closing: the member is going away anyway
                 reply = await asyncio.wait_for(waiting, ANSWER_WAIT_S)
             except TimeoutError:
-                pool.release_web(member_id)
+                pool.release_web(member_id, session)
                 raise WebCallError(503, "the centre could not answer in time", 2) from None
             finally:
                 self._waits.answers.pop(session, None)
@@ -115,10 +116,12 @@ class WebCalls:
                 self.engine.metrics.web_calls.labels("answered").inc()
                 return web, token, reply.answer
             assert isinstance(reply, msg.WebRefused)
-            if not reply.busy:
-                pool.release_web(member_id)
+            if not reply.busy:  # it holds no call: it exits, its slot is refilled
+                pool.release_web(member_id, session)
+            if not (reply.busy or reply.retry):
                 self.engine.metrics.web_calls.labels("refused").inc()
                 raise WebCallError(400, reply.reason)
+            log.warning("web offer %s not taken by member %d: %s", session, member_id, reply.reason)
         self.engine.metrics.web_calls.labels("busy").inc()
         raise WebCallError(503, "every line of the centre is busy: retrying", 2)
 
@@ -129,7 +132,7 @@ class WebCalls:
         return web
 
     def status(self, web: WebSession) -> dict[str, Any]:
-        """What the citizen's page shows: the call's state, its incident, the officer."""
+        """What the citizen's page shows: the call's state, its incident, the officer coming."""
         engine = self.engine
         record = engine.router.find(web.call_id)
         state = "queued"
@@ -143,43 +146,37 @@ class WebCalls:
         return {
             "call": web.call_id,
             "state": state,
+            "outcome": None if record is None or state != "ended" else record.outcome or None,
             "incident": number,
             "video": web.video,
-            "officer": self._officer(record),
+            "officer": None if state == "ended" else self._officer(record),
         }
 
     def _officer(self, record: Any) -> dict[str, Any] | None:
+        """How far the officer is, coarsely: never who, nor where (a token holder is anyone
+        who called, and an officer's live position must not be tracked through it)."""
         dispatch = None if record is None else record.dispatch
         if dispatch is None or dispatch.outcome in ("withdrawn", "exhausted"):
             return None
-        place = dispatch.location or {}
-        status = "on-scene" if dispatch.on_scene_at is not None else "dispatched"
-        view: dict[str, Any] = {"status": status, "name": None, "unit": None}
+        if dispatch.on_scene_at is not None:
+            return {"status": "on-scene"}
         target = dispatch.bridged
         if target is None:
-            view["status"] = "calling"
-            return view
-        view["name"] = target.name
+            return {"status": "calling"}
+        view: dict[str, Any] = {"status": "dispatched"}
+        place = dispatch.location or {}
         force = self.engine.dispatcher.force
         try:
             officer = force.officer(target.ident, time.time())
         except (KeyError, LookupError, ValueError):
             return view  # a duty phone, not an officer with a position
-        view["unit"] = officer.unit
         if officer.lat is None or officer.lon is None or "lat" not in place:
             return view
         metres = distance_m(officer.lat, officer.lon, float(place["lat"]), float(place["lon"]))
-        config = force.config
-        speed = max(officer.speed or 0.0, config.min_speed)
-        view.update(
-            lat=officer.lat,
-            lon=officer.lon,
-            distance_m=round(metres, 1),
-            eta_s=round(metres * config.road_factor / speed, 1),
-            position_age_s=None
-            if officer.position_ts is None
-            else round(max(0.0, time.time() - officer.position_ts), 1),
-        )
+        speed = max(officer.speed or 0.0, force.config.min_speed)
+        eta = metres * force.config.road_factor / speed
+        view["distance_m"] = max(100, round(metres, -2))
+        view["eta_s"] = max(10, math.ceil(eta / 10) * 10)
         return view
 
     def hang_up(self, web: WebSession) -> None:
@@ -222,7 +219,12 @@ class WebCalls:
             data = await asyncio.to_thread(path.read_bytes)
         finally:
             path.unlink(missing_ok=True)
-        picture = check_picture(data, name="snapshot", max_bytes=engine.intake.max_picture_bytes)
+        try:
+            picture = check_picture(
+                data, name="snapshot", max_bytes=engine.intake.max_picture_bytes
+            )
+        except PictureError as exc:  # the member wrote something that is not a whole JPEG
+            raise WebCallError(422, str(exc)) from None
         record, _created = await asyncio.to_thread(engine.intake.media.put, picture, time.time())
         record["kind"] = "snapshot"
         officer = self._dispatched_officer(call_id)

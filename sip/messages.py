@@ -48,9 +48,11 @@ from sip.webmessages import (
     VideoRefused as VideoRefused,
     WatchVideo as WatchVideo,
     WebAnswered as WebAnswered,
+    WebCancel as WebCancel,
     WebHangUp as WebHangUp,
     WebOffer as WebOffer,
     WebRefused as WebRefused,
+    WebReleased as WebReleased,
 )
 
 # -- member -> engine ---------------------------------------------------------------------
@@ -469,7 +471,8 @@ ENGINE_COMMANDS: Final = (
     Stop,
 )
 _BY_NAME: Final[dict[str, type[Message]]] = {
-    cls.__name__: cls for cls in (*MEMBER_EVENTS, *ENGINE_COMMANDS, *WEB_EVENTS, *WEB_COMMANDS)
+    cls.__name__: cls
+    for cls in (*MEMBER_EVENTS, *ENGINE_COMMANDS, *WEB_EVENTS, *WEB_COMMANDS, WebCancel)
 }
 MAX_LINE: Final = 64 * 1024
 """No message is near this; a longer line means a broken peer."""

@@ -201,17 +201,19 @@ class Pool:
             member = self._members.get(slot.member_id)
             if slot.state is not sl.SlotState.WARM or member is None or member.writer is None:
                 continue
+            if member.writer.is_closing():
+                continue  # it is going away: a call given to it would be reported lost
             self._execute(self.core.call_taken(slot.member_id, str(slot.member_id), now))
             return slot.member_id
         return None
 
-    def release_web(self, member_id: int) -> None:
-        """The member did not take the web caller: it exits and its slot is refilled (a member
-        serves one call, or none, never a second)."""
-        self._execute(self.core.call_finished(member_id, time.monotonic()))
+    def release_web(self, member_id: int, session: str) -> None:
+        """The engine gave up on the web offer it gave this member. The member decides: with
+        no call it exits (`WebReleased`: its slot is refilled); a trunk call it took meanwhile
+        goes on (never `Stop`: that would hang up an emergency call)."""
         member = self._members.get(member_id)
         if member is not None and member.writer is not None and not member.writer.is_closing():
-            member.writer.write(msg.encode(msg.Stop()))
+            member.writer.write(msg.encode(msg.WebCancel(session=session)))
 
     def kill_member(self, call_id: str) -> int:
         """SIGKILL the member holding a call (tests and operators' last resort); its pid."""
@@ -346,7 +348,7 @@ class Pool:
             member.dialogs[event.leg] = event
         if isinstance(event, msg.CallOffered):
             self._execute(self.core.call_taken(member.member_id, event.call_id, now))
-        elif isinstance(event, msg.CallEnded):
+        elif isinstance(event, msg.CallEnded | msg.WebReleased):
             self._execute(self.core.call_finished(member.member_id, now))
         elif isinstance(event, msg.MemberFault):
             log.warning("member %d: %s", member.member_id, event.message)

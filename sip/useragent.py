@@ -136,6 +136,7 @@ class UserAgent(WebCallerAgent):
         self._emit = emit
         self._end_web = end_web
         self._web: WebLeg | None = None
+        self._cancelled: set[str] = set()
         self._next_gc = 0.0
         self._fast_until = 0.0
         self.commands: queue.SimpleQueue[msg.Message] = queue.SimpleQueue()
@@ -177,6 +178,7 @@ class UserAgent(WebCallerAgent):
                 self._watch_seat_media()
                 if self._recording is not None:
                     self._recording.watch(time.monotonic())
+                self._watch_web()
                 if self._web is not None and time.monotonic() >= self._next_gc:
                     self._next_gc = time.monotonic() + WEB_GC_S
                     gc.collect()
@@ -408,6 +410,9 @@ class UserAgent(WebCallerAgent):
             return
         if isinstance(command, WebCallerGone):
             self._web_gone(command.reason, now)
+            return
+        if isinstance(command, msg.WebCancel):
+            self._web_cancel(command)
             return
         if isinstance(command, msg.Stop):
             self._stopping = True

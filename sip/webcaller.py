@@ -25,9 +25,10 @@ import fractions
 import hashlib
 import logging
 import os
+import queue
+import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,9 @@ SLACK_S = 0.060
 NEGOTIATE_S = 10.0
 VIDEO_RATE = 30
 VIDEO_TIME_BASE = fractions.Fraction(1, 1000)
+VIDEO_QUEUE = 8
+"""Frames waiting for the encoder (about a quarter of a second at 30 fps)."""
+CLOSE_WAIT_S = 10.0
 
 
 def use_host_addresses(addresses: tuple[str, ...]) -> None:
@@ -100,21 +104,45 @@ class ConferenceTrack(MediaStreamTrack):
         return frame
 
 
-@dataclass(slots=True)
 class VideoFile:
-    """The caller's video, re-encoded as VP8 in Matroska; opened at the first frame."""
+    """The caller's video, re-encoded as VP8 in Matroska on a thread of its own.
 
-    path: Path
-    container: Any = None
-    stream: Any = None
-    first: float | None = None
-    last: float = 0.0
-    frames: int = 0
-    width: int = 0
-    height: int = 0
-    error: str = ""
+    Encoding a frame takes milliseconds to tens of milliseconds (more for a phone's 720p); on
+    the member's asyncio thread it would delay the caller's audio, which that thread also
+    carries. Frames wait in a short queue; when the encoder falls behind, frames are dropped
+    (counted in the report), never the audio."""
 
-    def write(self, frame: av.VideoFrame) -> None:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.container: Any = None
+        self.stream: Any = None
+        self.first: float | None = None
+        self.last = 0.0
+        self.frames = 0
+        self.dropped = 0
+        self.width = 0
+        self.height = 0
+        self.error = ""
+        self._queue: queue.Queue[tuple[av.VideoFrame, float] | None] = queue.Queue(VIDEO_QUEUE)
+        self._thread: threading.Thread | None = None
+
+    def offer(self, frame: av.VideoFrame) -> None:
+        """From the asyncio thread: queue the frame with its arrival time, or drop it."""
+        if self.error:
+            return
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="video-rec", daemon=True)
+            self._thread.start()
+        try:
+            self._queue.put_nowait((frame, time.monotonic()))
+        except queue.Full:
+            self.dropped += 1
+
+    def _run(self) -> None:
+        while (item := self._queue.get()) is not None:
+            self._encode(*item)
+
+    def _encode(self, frame: av.VideoFrame, at: float) -> None:
         if self.error:
             return
         try:
@@ -123,10 +151,9 @@ class VideoFile:
             if (frame.width, frame.height) != (self.width, self.height):
                 # browsers change resolution under load; the file keeps its first size
                 frame = frame.reformat(width=self.width, height=self.height, format="yuv420p")
-            now = time.monotonic()
             if self.first is None:
-                self.first = now
-            pts = round((now - self.first) * 1000)
+                self.first = at
+            pts = round((at - self.first) * 1000)
             if self.frames and pts <= round((self.last - self.first) * 1000):
                 pts = round((self.last - self.first) * 1000) + 1
             self.last = self.first + pts / 1000
@@ -150,7 +177,14 @@ class VideoFile:
         self.stream.codec_context.time_base = VIDEO_TIME_BASE
 
     def close(self) -> dict[str, Any] | None:
-        """Flush and close; the report for the incident (None when no frame ever came)."""
+        """Finish the queue, flush and close; the report for the incident (None when no frame
+        ever came). Blocking: run it off the asyncio thread."""
+        if self._thread is not None:
+            self._queue.put(None)  # after the frames already queued
+            self._thread.join(CLOSE_WAIT_S)
+            if self._thread.is_alive():
+                self.error = self.error or "video recording: the encoder did not finish in time"
+                return None  # its container is still in use: leave it (the file stays)
         if self.container is None:
             return None
         try:
@@ -176,6 +210,7 @@ class VideoFile:
             "size": size,
             "sha256": digest,
             "frames": self.frames,
+            "dropped": self.dropped,
             "seconds": round(seconds, 3),
             "width": self.width,
             "height": self.height,
@@ -202,6 +237,8 @@ class WebCaller:
         self.recording = None if video_path is None else VideoFile(video_path)
         self.watchers: dict[str, RTCPeerConnection] = {}
         self.audio_frames = 0
+        self.connected = False
+        """The peer connection is up (ICE and DTLS done): read by the pj thread each poll."""
         self._on_gone = on_gone
         self._gone = False
         self._tasks: set[asyncio.Task[None]] = set()
@@ -226,7 +263,9 @@ class WebCaller:
 
         @pc.on("connectionstatechange")
         async def on_state() -> None:
-            if pc.connectionState in ("failed", "closed"):
+            if pc.connectionState == "connected":
+                self.connected = True
+            elif pc.connectionState in ("failed", "closed"):
                 self.hang_up(f"WebRTC connection {pc.connectionState}")
 
         await pc.setRemoteDescription(RTCSessionDescription(sdp=offer, type="offer"))
@@ -261,6 +300,8 @@ class WebCaller:
         @pc.on("connectionstatechange")
         async def on_state() -> None:
             if pc.connectionState in ("failed", "closed"):
+                for key in [k for k, v in self.watchers.items() if v is pc]:
+                    del self.watchers[key]  # a console that went away
                 await pc.close()
 
         return str(pc.localDescription.sdp), pc
@@ -311,6 +352,14 @@ class WebCaller:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._pump_ended)
+
+    def _pump_ended(self, task: asyncio.Task[None]) -> None:
+        """A pump that dies of anything but the track's end must not leave a silent call up."""
+        if task.cancelled() or task.exception() is None:
+            return
+        log.error("WebRTC media pump failed", exc_info=task.exception())
+        self.hang_up(f"the caller's media failed: {task.exception()!r}")
 
     async def _pump_audio(self, track: MediaStreamTrack) -> None:
         resampler = av.AudioResampler(format="s16", layout="mono", rate=self.rate)
@@ -333,4 +382,4 @@ class WebCaller:
             assert isinstance(frame, av.VideoFrame)
             self.latest = frame
             if self.recording is not None:
-                self.recording.write(frame)
+                self.recording.offer(frame)

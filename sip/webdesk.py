@@ -89,7 +89,7 @@ class WebDesk:
         agent = self.agent
         assert agent is not None
         if self.caller is not None or agent.bridge is not None:  # the agent checks again
-            self._refuse(offer, "the member has a call", busy=True)
+            self._refuse(offer, "the member has a call", busy=True, retry=True)
             return
         use_host_addresses(self.spec.webrtc_addresses)
         video_path = None
@@ -100,21 +100,32 @@ class WebDesk:
         self.caller = caller
         try:
             answer = await asyncio.wait_for(caller.accept(offer.offer), NEGOTIATE_S)
-        except (ValueError, TimeoutError, Exception) as exc:
+        except Exception as exc:  # reported to the engine, which decides
             self.caller = None
             await caller.close()
-            self._refuse(offer, f"cannot answer the offer: {exc or type(exc).__name__}")
+            # a malformed offer is the page's fault (400); anything else may work elsewhere
+            bad = isinstance(exc, ValueError | IndexError | KeyError | TypeError)
+            why = str(exc) or type(exc).__name__
+            self._refuse(
+                offer,
+                f"cannot answer the offer: {why}",
+                busy=agent.bridge is not None,  # a trunk call may have come meanwhile
+                retry=not bad,
+            )
             return
         agent.commands.put(
             WebCallerArrived(caller=caller, offer=offer, answer=answer, video=caller.offers_video())
         )
 
-    def _refuse(self, offer: msg.WebOffer, reason: str, busy: bool = False) -> None:
-        self.emit(
-            msg.WebRefused(
-                member_id=self.spec.member_id, session=offer.session, reason=reason, busy=busy
-            )
+    def _refuse(self, offer: msg.WebOffer, reason: str, *, busy: bool, retry: bool) -> None:
+        refused = msg.WebRefused(
+            member_id=self.spec.member_id,
+            session=offer.session,
+            reason=reason,
+            busy=busy,
+            retry=retry,
         )
+        self.emit(refused)
 
     def _gone(self, reason: str) -> None:
         if self.agent is not None:

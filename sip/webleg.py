@@ -47,15 +47,26 @@ class WebCallerGone(Message):
     reason: str
 
 
+CONNECT_S = 10.0
+"""A caller whose browser never completes ICE and DTLS within this (or the member's
+`seat_media_timeout`, the same judgement for a seat's phone) is gone: a firewall, a tab closed
+while the offer was answered."""
+
+
 class WebLeg:
     """The conference port of the caller; created and dropped on the pj thread only."""
 
-    def __init__(self, arrived: WebCallerArrived, clock_rate: int, name: str) -> None:
+    def __init__(self, arrived: WebCallerArrived, clock_rate: int, name: str, now: float) -> None:
         self.arrived = arrived
         self.caller = arrived.caller
         self.port: WebPort | None = WebPort(self.caller.to_conference, self.caller.to_browser)
         self.port.open(name, clock_rate)
         self.ended = False
+        self.since = now
+        self.answer_pending = False
+        """The bridge answered the caller before the browser's media was up: done on connect."""
+        self.frames = -1
+        self.frames_since = now
 
     @property
     def audio(self) -> Any:
@@ -71,9 +82,22 @@ class WebLeg:
         libDestroy, and must not die on the clock thread)."""
         self.port = None
 
+    def silent_for(self, now: float) -> float:
+        """Seconds since the browser's audio last advanced (it is read, never written, here)."""
+        frames = int(self.caller.audio_frames)
+        if frames != self.frames:
+            self.frames, self.frames_since = frames, now
+        return now - self.frames_since
+
 
 class WebCallerAgent:
-    """The part of `sip.useragent.UserAgent` that serves a WebRTC caller (pj thread only)."""
+    """The part of `sip.useragent.UserAgent` that serves a WebRTC caller (pj thread only).
+
+    A caller counts as answered (connected, with media) only once the browser's peer connection
+    is up: a seat that answers earlier waits for it, silent. The caller's leg ends when the
+    connection never comes up (CONNECT_S), when the browser's audio stops for
+    `seat_media_timeout` s (the browser or its network died without closing), when the page
+    hangs up, or when the connection fails or closes."""
 
     spec: Any
     bridge: br.Bridge | None
@@ -85,6 +109,7 @@ class WebCallerAgent:
     _stopping: bool
     _sip_call_id: str
     _call_info: list[str]
+    _cancelled: set[str]
 
     def emit(self, event: msg.Message) -> None:
         raise NotImplementedError
@@ -99,13 +124,17 @@ class WebCallerAgent:
 
     def _web_arrived(self, arrived: WebCallerArrived) -> None:
         offer = arrived.offer
-        if self.bridge is not None or self._stopping:
-            why = "the member took another call first"
-            self.emit(
-                msg.WebRefused(
-                    member_id=self.spec.member_id, session=offer.session, reason=why, busy=True
-                )
+        if self.bridge is not None or self._stopping or offer.session in self._cancelled:
+            busy = self.bridge is not None
+            why = "the member took another call first" if busy else "the offer was cancelled"
+            refused = msg.WebRefused(
+                member_id=self.spec.member_id,
+                session=offer.session,
+                reason=why,
+                busy=busy,
+                retry=True,
             )
+            self.emit(refused)
             if self._end_web is not None:
                 self._end_web(arrived.caller)
             return
@@ -116,7 +145,7 @@ class WebCallerAgent:
             uid = call_uid(offer.session, self.call_id, self.spec.ng911_domain)
             self._call_info = [f"<{uid}>;purpose=emergency-CallId"]
         self.ep.audDevManager().setNullDev()  # the conference clock drives the port
-        self._web = WebLeg(arrived, self.spec.clock_rate, "webrtc-caller")
+        self._web = WebLeg(arrived, self.spec.clock_rate, "webrtc-caller", now)
         self.emit(
             msg.WebAnswered(
                 member_id=self.spec.member_id,
@@ -143,18 +172,47 @@ class WebCallerAgent:
             )
         )
 
+    def _web_cancel(self, cancel: msg.WebCancel) -> None:
+        """The engine gave up on an offer (see `WebCancel`)."""
+        self._cancelled.add(cancel.session)
+        web = self._web
+        if self.bridge is None and not self._stopping:
+            self.emit(msg.WebReleased(member_id=self.spec.member_id, session=cancel.session))
+            self._stopping = True  # a member serves one call, or none: it exits
+        elif web is not None and web.arrived.offer.session == cancel.session:
+            self._end_web_leg(487, "the centre gave up on the call's offer")
+        # else: a trunk call came first; it goes on
+
     def _web_action(self, action: act.BridgeAction) -> None:
         """The bridge's word to the caller, for a browser: no SIP answer to send."""
-        if self.bridge is None:
+        web = self._web
+        if self.bridge is None or web is None:
             return
-        now = time.monotonic()
         if isinstance(action, act.AnswerCaller):
-            # the peer connection is up already; answering links its audio at once
-            self._execute(self.bridge.leg_connected(br.CALLER, now))
-            self._execute(self.bridge.leg_media_ready(br.CALLER, now))
+            web.answer_pending = True
+            self._watch_web()  # at once when the browser is already connected
         elif isinstance(action, act.RefuseCaller):
             self._end_web_leg(action.status, action.reason)
         # SendRinging: the page shows the call's state from the engine
+
+    def _watch_web(self) -> None:
+        """Each poll: answer on connect, or end a caller whose media never came or stopped."""
+        web = self._web
+        if web is None or web.ended or self.bridge is None:
+            return
+        now = time.monotonic()
+        timeout = float(self.spec.seat_media_timeout)
+        if not web.caller.connected:
+            limit = timeout if timeout > 0 else CONNECT_S
+            if now - web.since >= limit:
+                self._end_web_leg(408, f"the browser's media did not connect in {limit:g} s")
+            return
+        if web.answer_pending:
+            web.answer_pending = False
+            self._execute(self.bridge.leg_connected(br.CALLER, now))
+            self._execute(self.bridge.leg_media_ready(br.CALLER, now))
+        if timeout > 0 and web.silent_for(now) >= timeout:
+            self._end_web_leg(408, f"no audio from the browser for {timeout:g} s")
 
     def _web_gone(self, reason: str, now: float) -> None:
         web = self._web

@@ -31,6 +31,15 @@ class WebOffer(Message):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class WebCancel(Message):
+    """The engine gave up on this offer (refused elsewhere, or no answer in time). A member
+    with no call exits (`WebReleased`); one that took this caller ends the call; one that took
+    a trunk call meanwhile ignores this: an emergency call is never hung up for a web offer."""
+
+    session: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class WebHangUp(Message):
     """The citizen pressed hang up on the page."""
 
@@ -76,7 +85,18 @@ class WebRefused(Message):
     session: str
     reason: str
     busy: bool = False
-    """True when another member may take it (this one had just taken a trunk call)."""
+    """This member has another call (a trunk INVITE came first): it is not released."""
+    retry: bool = False
+    """The offer may succeed on another member (a timeout, an internal error); False for an
+    offer that is itself bad (400 to the page)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WebReleased(Message):
+    """The member took no call for the cancelled offer and exits; its slot is refilled."""
+
+    member_id: int
+    session: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -115,10 +135,21 @@ class VideoRecorded(Message):
     sha256: str
     frames: int
     seconds: float
+    dropped: int = 0
+    """Frames not recorded because the encoder fell behind."""
     width: int = 0
     height: int = 0
     error: str = ""
 
 
 WEB_COMMANDS = (WebOffer, WebHangUp, WatchVideo, TakeSnapshot)
-WEB_EVENTS = (WebAnswered, WebRefused, VideoAnswered, VideoRefused, SnapshotTaken, VideoRecorded)
+"""Served on the member's asyncio thread (sip.webdesk); WebCancel goes to the agent."""
+WEB_EVENTS = (
+    WebAnswered,
+    WebRefused,
+    WebReleased,
+    VideoAnswered,
+    VideoRefused,
+    SnapshotTaken,
+    VideoRecorded,
+)

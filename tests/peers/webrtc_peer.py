@@ -143,3 +143,16 @@ async def start_call(engine: Any, browser: Browser, **extra: Any) -> dict[str, A
         assert r.status == 201, (r.status, data)
     await browser.answer(data["sdp"])
     return data
+
+
+class FallsSilent(ToneTrack):
+    """A microphone that stops after `seconds` while the connection stays up (a frozen tab)."""
+
+    def __init__(self, hz: float, seconds: float) -> None:
+        super().__init__(hz)
+        self.seconds = seconds
+
+    async def recv(self) -> av.AudioFrame:
+        if self._n / RATE >= self.seconds:
+            await asyncio.sleep(3600)
+        return await super().recv()

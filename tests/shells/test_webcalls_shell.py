@@ -24,6 +24,9 @@ from sip import messages as msg
 from tests.shells.test_incidents_shell import FakeEngine, running
 
 OFFER = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n"
+SCAN = "".join(
+    f"a=candidate:{n} 1 udp 2122260223 10.0.{n}.1 {1000 + n} typ host\r\n" for n in range(40)
+)
 Reply = Callable[[int, msg.WebOffer], msg.Message | None]
 
 
@@ -40,7 +43,7 @@ class ScriptedPool:
     def take_for_web(self) -> int | None:
         return self.idle.pop(0) if self.idle else None
 
-    def release_web(self, member_id: int) -> None:
+    def release_web(self, member_id: int, session: str) -> None:
         self.released.append(member_id)
 
     def send(self, call_id: str, command: msg.Message) -> bool:
@@ -62,10 +65,12 @@ def answered(video: bool = True) -> Reply:
     return reply
 
 
-def refused(busy: bool) -> Reply:
+def refused(busy: bool, retry: bool = False) -> Reply:
     def reply(member: int, offer: msg.WebOffer) -> msg.Message:
         why = "took a trunk call" if busy else "cannot answer the offer: no DTLS"
-        return msg.WebRefused(member_id=member, session=offer.session, reason=why, busy=busy)
+        return msg.WebRefused(
+            member_id=member, session=offer.session, reason=why, busy=busy, retry=retry or busy
+        )
 
     return reply
 
@@ -177,11 +182,18 @@ async def test_no_idle_member_is_503_with_retry_after_and_a_bad_offer_is_400(
     assert reply.status == 400 and "DTLS" in (await reply.json())["error"]
     assert engine.pool.released == [5]  # it exits; its slot is refilled
 
+    # a member that failed inside (not the offer's fault): released, and the next one tried
+    engine.pool.idle = [8, 9]
+    engine.pool.replies = [refused(busy=False, retry=True), answered()]
+    reply = await citizen.post("/api/intake/calls", json={"type": "offer", "sdp": OFFER})
+    assert reply.status == 201 and (await reply.json())["call"] == "9"
+    assert engine.pool.released == [5, 8]
+
     monkeypatch.setattr(webcalls, "ANSWER_WAIT_S", 0.1)
     engine.pool.idle = [6]
     engine.pool.replies = [lambda member, offer: None]  # a member that never answers
     reply = await citizen.post("/api/intake/calls", json={"type": "offer", "sdp": OFFER})
-    assert reply.status == 503 and engine.pool.released == [5, 6]
+    assert reply.status == 503 and engine.pool.released == [5, 8, 6]
 
 
 async def test_malformed_offers_are_refused_before_any_member_is_taken(
@@ -197,6 +209,7 @@ async def test_malformed_offers_are_refused_before_any_member_is_taken(
         ({"type": "offer", "sdp": "hello"}, 400),
         ({"type": "offer", "sdp": OFFER, "lat": 91, "lon": 0}, 400),
         ({"type": "offer", "sdp": OFFER, "phone": 12345}, 400),
+        ({"type": "offer", "sdp": OFFER + SCAN}, 400),  # 40 candidates: a port scan
     ):
         reply = await citizen.post("/api/intake/calls", json=body)
         assert reply.status == status, (body, await reply.text())

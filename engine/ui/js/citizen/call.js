@@ -246,7 +246,7 @@ export class VideoCall {
         failures = 0;
         this.show(view || {});
         if (view && view.state === 'ended') {
-          this.endedThere();
+          this.endedThere(view);
           return;
         }
       } catch (err) {
@@ -268,10 +268,6 @@ export class VideoCall {
     if (view.incident) setText(this.incident, String(view.incident));
     const officer = view.officer;
     setText(this.eta, officerText(officer));
-    if (officer && officer.name) {
-      const who = [officer.name, officer.unit].filter(Boolean).map(String).join(', ');
-      this.eta.title = who;
-    }
     if (this.message.classList.contains('bad')) this.note('');
   }
 
@@ -281,7 +277,7 @@ export class VideoCall {
       try {
         const view = await request(this.path, { token: this.token });
         if (view && view.state === 'ended') {
-          this.endedThere();
+          this.endedThere(view);
           return;
         }
       } catch {
@@ -293,9 +289,12 @@ export class VideoCall {
     if (id) request(`/api/intake/calls/${encodeURIComponent(id)}`, { method: 'DELETE', token }).catch(() => {});
   }
 
-  /** The engine ended the call. Before anyone answered, the citizen must not think help is coming. */
-  endedThere() {
-    if (this.answered) this.end('');
+  /** The engine ended the call. Before anyone answered, the citizen must not think help is
+   * coming; a call cut off by a failure in the centre must not look like the call-taker's end. */
+  endedThere(view = null) {
+    if (this.answered && view && view.outcome === 'failed') {
+      this.end('The call was cut off. If you still need help, call again or call 110.', true);
+    } else if (this.answered) this.end('');
     else this.end('The call was not put through. Please call 110, or send a report below.', true);
   }
 
