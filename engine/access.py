@@ -188,6 +188,8 @@ class Access:
         self.clock = clock
         self._sessions: dict[str, _Session] = {}
         self._failures: dict[str, _Failures] = {}
+        self._consoles: dict[str, int] = {}
+        """Seat -> how many of its consoles have the live stream open now."""
 
     def log_in(self, name: str, password: str, seat: str = "") -> tuple[str, Principal]:
         """A new session for a person; AccessError 401 on a wrong name or password, 429 while
@@ -237,3 +239,21 @@ class Access:
             for s in self._sessions.values()
             if s.principal.seat and now - s.last_seen <= self.idle
         }
+
+    def console_opened(self, seat: str) -> None:
+        """A console of `seat` opened the live stream (engine.http_stream): someone watches."""
+        if seat:
+            self._consoles[seat] = self._consoles.get(seat, 0) + 1
+
+    def console_closed(self, seat: str) -> None:
+        """That stream ended (the tab closed, the browser crashed or lost the network)."""
+        left = self._consoles.get(seat, 0) - 1
+        if left > 0:
+            self._consoles[seat] = left
+        else:
+            self._consoles.pop(seat, None)
+
+    def consoles(self) -> set[str]:
+        """Seats with a console watching right now: the only ones offered texts. A session
+        alone says nothing (it lives `idle` s after the last request, 12 h by default)."""
+        return set(self._consoles)

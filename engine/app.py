@@ -180,6 +180,8 @@ class Engine:
         self.texts = TextService(
             self.incidents, self.events, self.metrics, self.acd, self.access,
             offer_timeout=settings.texts.offer_timeout, per_seat=settings.texts.per_seat,
+            console_gone=settings.texts.console_gone,
+            unanswered_alert=settings.texts.unanswered_alert,
             rate=IntakeDesk(self.intake.media, per_minute=settings.texts.messages_per_minute),
         )  # fmt: skip
         self.sms: SmsChannel | None = None

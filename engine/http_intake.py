@@ -1,16 +1,17 @@
 """POST /api/intake/reports: a citizen's text with pictures (issue 7, R4): an incident of its own.
 
 Open to anyone (a citizen has no account), so it is rate-limited per source address (429 with
-Retry-After). The body is a form, multipart/form-data (urlencoded without pictures): `text`
-(required), `phone` (a number to call back), `lat` and `lon` (the browser's geolocation) and up
-to `intake.max_pictures` files named `picture`. Everything is checked before anything is
-stored: a picture that is too large (413), not a JPEG/PNG/WebP by its bytes (415) or broken
-(422) refuses the whole report with a clear message, and nothing is kept. Then the pictures
-are written whole (intake.media) and the incident is created with them in one transaction; if
-that fails, the pictures written for it are taken back. Where the report is: the browser's
-position, else the first picture's EXIF GPS, else unknown with the reason noted. The report
-then opens a text conversation with a call-taker (engine.texts); the 201 carries its id and
-the citizen's secret token for it (`conversation`, `token`).
+Retry-After; behind a trusted proxy, the citizen's address: engine.clientaddr). The body is a
+form, multipart/form-data (urlencoded without pictures): `text` (required), `phone` (a number
+to call back), `lat` and `lon` (the browser's geolocation) and up to `intake.max_pictures`
+files named `picture`. Everything is checked before anything is stored: a picture that is too
+large (413), not a JPEG/PNG/WebP by its bytes (415) or broken (422) refuses the whole report
+with a clear message, and nothing is kept. Then the pictures are written whole (intake.media)
+and the incident is created with them and with the opening of its text conversation with a
+call-taker (engine.texts), in one transaction; if that fails, the pictures written for it are
+taken back, and nothing is left for a retry to duplicate. Where the report is: the browser's
+position, else the first picture's EXIF GPS, else unknown with the reason noted. The 201
+carries the conversation's id and the citizen's secret token for it (`conversation`, `token`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import BodyPartReader, web
 
+from engine.clientaddr import client_address
 from intake.media import MediaStore
 from intake.pictures import Picture, PictureError, check_picture
 
@@ -89,12 +91,13 @@ class IntakeDesk:
         if recent:
             recent.pop()
 
-    def admit(self, source: str, now: float) -> float:
-        """0 when this source may send now, else the seconds until it may."""
+    def admit(self, source: str, now: float, per_minute: int = 0) -> float:
+        """0 when this source may send now, else the seconds until it may (`per_minute`
+        instead of the reports' limit when given)."""
         recent = self._sent.setdefault(source, deque())
         while recent and now - recent[0] >= 60.0:
             recent.popleft()
-        if len(recent) >= self.per_minute:
+        if len(recent) >= (per_minute or self.per_minute):
             return 60.0 - (now - recent[0])
         recent.append(now)
         if len(self._sent) > 10_000:  # forget the quiet ones: a flood of sources is bounded
@@ -145,7 +148,8 @@ async def _report(request: web.Request) -> web.Response:
 
     engine = _engine(request)
     desk: IntakeDesk = engine.intake
-    wait = desk.admit(request.remote or "unknown", time.monotonic())
+    source = client_address(request)
+    wait = desk.admit(source, time.monotonic())
     if wait:
         raise _refuse(429, "too many reports from here: try again shortly, or call 110",
                       **{"Retry-After": str(math.ceil(wait))})  # fmt: skip
@@ -193,22 +197,17 @@ async def _report(request: web.Request) -> web.Response:
                 location = {"lat": exif.location[0], "lon": exif.location[1], "method": "exif"}
             else:
                 error = "; ".join(p.location_error for p in pictures if p.location_error)
-        incident = await engine.incidents.report(
-            source="text",
-            channel="web-app",
-            caller=phone,
-            summary=text,
-            actor=f"citizen:{phone or request.remote or 'anonymous'}",
-            location=location,
-            location_error=error,
-            attachments=tuple(filed),
-        )
-    except BaseException:
-        desk.media.remove(created)
+        # the report is also the first message of a conversation with a call-taker
+        # (engine.texts), filed in the incident's own transaction: both or neither, so a
+        # citizen who retries after a failure files it once. The page follows the
+        # conversation with the secret token, given here once.
+        incident, talk = await engine.texts.open_report(
+            "web-app", "", text, caller=phone, actor=f"citizen:{phone or source}",
+            location=location, location_error=error, attachments=tuple(filed),
+        )  # fmt: skip
+    except Exception:  # not filed: take the pictures back (not on a cancellation: the filing
+        desk.media.remove(created)  # goes on to its end, engine.texts, and keeps them)
         raise
-    # the report is also the first message of a conversation with a call-taker (engine.texts):
-    # the page follows it with the secret token, given here once
-    talk = await engine.texts.open("web-app", "", incident.number, text)
     return _json(
         {
             "number": incident.number,

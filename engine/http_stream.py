@@ -11,6 +11,10 @@ Last-Event-ID on reconnect) replays what the engine still holds after that event
 
 A browser that stops reading must not make the engine hold events for ever: past MAX_BACKLOG
 unsent events its stream is closed, and EventSource reconnects with Last-Event-ID.
+
+An open stream is also the sign that someone watches a seat's console: while a call-taker's
+stream is open, engine.access counts the seat as watched (the text desk offers texts only to
+watched seats, and takes them back from a seat whose console has been gone a while).
 """
 
 from __future__ import annotations
@@ -23,6 +27,9 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
+
+from engine.access import Principal
+from engine.http_access import PRINCIPAL
 
 if TYPE_CHECKING:
     from engine.app import Engine
@@ -85,6 +92,8 @@ async def stream(request: web.Request) -> web.StreamResponse:
     )
     await response.prepare(request)
     bus = engine.events.subscribe()  # before the replay: nothing falls between the two
+    seat = _seat(request)
+    engine.access.console_opened(seat)  # someone watches this seat's screen (engine.texts)
     try:
         sent = since
         for event in engine.events.since(since) if since else ():
@@ -113,10 +122,17 @@ async def stream(request: web.Request) -> web.StreamResponse:
     except (ConnectionResetError, ConnectionError):
         pass  # the browser went away
     finally:
+        engine.access.console_closed(seat)
         engine.events.unsubscribe(bus)
         with contextlib.suppress(Exception):
             await response.write_eof()
     return response
+
+
+def _seat(request: web.Request) -> str:
+    """The seat whose console this is: a call-taker's session's seat ('' for anyone else)."""
+    who = request.get(PRINCIPAL)
+    return who.seat if isinstance(who, Principal) and not who.service else ""
 
 
 async def _send(response: web.StreamResponse, engine: Engine, event: dict[str, Any]) -> None:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from engine.clientaddr import client_address
 from engine.http_access import actor, principal_of
 from intake.texts import Conversation, TextState
 
@@ -158,7 +159,7 @@ async def citizen_message(request: web.Request) -> web.Response:
     cid = request.match_info["conversation_id"]
     engine.texts.check_token(cid, request.headers.get(TOKEN_HEADER, ""))
     limits = engine.texts.rate or engine.intake
-    wait = limits.admit(f"conversation {cid} {request.remote}", time.monotonic())
+    wait = limits.admit(f"conversation {cid} {client_address(request)}", time.monotonic())
     if wait:
         return web.json_response(
             {"error": "too many messages: wait a moment, or call 110"}, status=429,

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from engine.clientaddr import client_address
 from engine.http_access import actor
 from engine.webcalls import WebCallError
 from sip.webrtc_offer import MAX_SDP, OfferError, check_offer
@@ -92,9 +93,10 @@ def _citizen(request: web.Request) -> Any:
 async def start_call(request: web.Request) -> web.Response:
     """A citizen's video (or audio) call from the 110 web app."""
     engine = _engine(request)
-    source = f"call:{request.remote or ''}"
+    source = f"call:{client_address(request)}"
     try:
-        wait = engine.intake.admit(source, time.monotonic())
+        limit = engine.settings.webrtc.calls_per_minute
+        wait = engine.intake.admit(source, time.monotonic(), limit)
         if wait > 0:
             raise WebCallError(429, "too many calls from this address", math.ceil(wait))
         body = await _json_body(request)

@@ -104,7 +104,10 @@ class IncidentService:
 
     def _announce(self, result: Any) -> None:
         """What was stored, on the event bus for live screens (the console's timeline)."""
-        if isinstance(result, Incident):
+        if isinstance(result, tuple):  # an incident and the events filed with it
+            for item in (result[0], *result[1]):
+                self._announce(item)
+        elif isinstance(result, Incident):
             self.events.publish(
                 "incident/opened",
                 number=result.number,
@@ -305,9 +308,11 @@ class IncidentService:
         channel: str = "rest",
         attachments: tuple[dict[str, Any], ...] = (),
         location_error: str = "",
+        then: tuple[tuple[str, str, dict[str, Any]], ...] = (),
     ) -> Incident:
         """A walk-in report at a station, a tip, a citizen's text with pictures: an incident
-        that is not a call (its pictures filed in the same transaction as the incident)."""
+        that is not a call (its pictures, and the events `then` (kind, actor, data), filed in
+        the same transaction as the incident: a text conversation's opening)."""
         place, error = self._place(location, location_error)
         new = NewIncident(
             source=source,
@@ -323,8 +328,14 @@ class IncidentService:
             summary=summary,
             actor=actor,
         )
-        incident: Incident = await self._now(lambda: self._create(new))
-        return incident
+        if not then:
+            incident: Incident = await self._now(lambda: self._create(new))
+            return incident
+        day = nb.local_day(new.opened_at, self.tz)
+        both: tuple[Incident, list[IncidentEvent]] = await self._now(
+            lambda: self.store.create_with(new, then, city=self.city, day=day, domain=self.domain)
+        )
+        return both[0]
 
     async def locate(self, number: str, actor: str, location: dict[str, Any]) -> IncidentEvent:
         """A location typed by the call-taker (the caller said where): resolved to grid,

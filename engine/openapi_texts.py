@@ -81,8 +81,9 @@ PATHS: dict[str, Any] = {
         ),
     },
     "/api/texts/{conversation_id}/close": {
-        "post": _op("text_close", "texts", "close the conversation (its incident stays open)",
-                    CONVERSATION, errors=(404, 409), params=(_ID,)),
+        "post": _op("text_close", "texts", "close the conversation (its incident stays open); "
+                    "a call-taker accepts an offered one first (409)",
+                    CONVERSATION, errors=(403, 404, 409), params=(_ID,)),
     },
     "/api/intake/conversations/{conversation_id}": {
         "get": _op(

@@ -17,8 +17,10 @@ from typing import Any
 
 from acd.config import MAX_OUTGOING
 from acd.strategy import STRATEGIES
+from engine.clientaddr import check_proxies
 from engine.errors import ConfigError
 from engine.settings_texts import TextSettings, check as check_texts
+from engine.settings_webrtc import WebrtcSettings, check as check_webrtc
 from engine.tomlpos import locate, read_toml
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
@@ -271,17 +273,6 @@ class IntakeSettings:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class WebrtcSettings:
-    addresses: tuple[str, ...] = field(
-        default=("127.0.0.1",),
-        metadata=_doc(
-            "Addresses the pool offers WebRTC callers' ICE candidates on: ones the citizens' "
-            "browsers can reach (() = every interface)."
-        ),
-    )
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
 class AccessSettings:
     users: str = field(
         default="",
@@ -299,6 +290,11 @@ class AccessSettings:
 class HttpSettings:
     address: str = field(default="127.0.0.1", metadata=_doc("REST API and /metrics address."))
     port: int = field(default=8110, metadata=_doc("REST API and /metrics port."))
+    trusted_proxies: tuple[str, ...] = field(
+        default=(),
+        metadata=_doc("Networks of the TLS proxies in front: from them, the client is the "
+                      "right-most X-Forwarded-For address not a proxy (engine.clientaddr)."),
+    )  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -453,11 +449,8 @@ def _check(settings: Settings, file: str, text: str) -> None:
                 ipaddress.ip_network(net, strict=False)
             except ValueError:
                 fail((section, name, index), f"{net!r} is not a network (a.b.c.d/len)")
-    for index, address in enumerate(settings.webrtc.addresses):
-        try:
-            ipaddress.ip_address(address)
-        except ValueError:
-            fail(("webrtc", "addresses", index), f"{address!r} is not an IP address")
+    check_proxies(settings.http.trusted_proxies, fail)
+    check_webrtc(settings.webrtc, fail)
     pool = settings.pool
     if pool.size < 1 or not 0 <= pool.warm <= pool.size:
         fail(("pool", "warm"), "needs 1 <= pool.size and 0 <= warm <= size")

@@ -24,6 +24,15 @@ class TextSettings:
     per_seat: int = field(
         default=3, metadata=_doc("Conversations one seat holds at most before no more are offered.")
     )
+    console_gone: float = field(
+        default=60.0, metadata=_doc("A seat whose console (the live stream) has been gone this "
+                                    "long loses its taken texts back to the line, with an "
+                                    "alert, s.")
+    )  # fmt: skip
+    unanswered_alert: float = field(
+        default=120.0, metadata=_doc("A citizen's message with no reply this long raises an "
+                                     "alert, s.")
+    )  # fmt: skip
     messages_per_minute: int = field(
         default=20, metadata=_doc("Messages a citizen may post to one conversation a minute.")
     )
@@ -43,6 +52,9 @@ def check(texts: TextSettings, fail: Callable[[tuple[str | int, ...], str], None
     """Cross-field rules; `fail(keypath, problem)` raises ConfigError naming the key."""
     if texts.offer_timeout <= 0:
         fail(("texts", "offer_timeout"), "must be positive")
+    for name in ("console_gone", "unanswered_alert"):
+        if getattr(texts, name) <= 0:
+            fail(("texts", name), "must be positive")
     if texts.per_seat < 1:
         fail(("texts", "per_seat"), "must be at least 1")
     if texts.messages_per_minute < 1:

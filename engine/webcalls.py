@@ -78,6 +78,7 @@ class WebCalls:
         self.sessions: dict[str, WebSession] = {}  # by call id
         self._waits = _Waits()
         self._ids = itertools.count(1)
+        self._placing = 0  # offers being answered right now (they count against the limits)
 
     # -- the citizen ---------------------------------------------------------------------------
 
@@ -86,6 +87,21 @@ class WebCalls:
     ) -> tuple[WebSession, str, str]:
         """Place the browser's call; (session, token, answer SDP)."""
         session = f"webrtc-{uuid.uuid4()}"
+        limits = self.engine.settings.webrtc
+        live = [web for web in self.sessions.values() if self._live_now(web)]
+        if len(live) + self._placing >= limits.max_calls:
+            self.engine.metrics.web_calls.labels("full").inc()
+            raise WebCallError(503, "every video line of the centre is busy: please call 110", 5)
+        video = sum(1 for web in live if web.video) + self._placing < limits.max_video
+        self._placing += 1
+        try:
+            return await self._place(session, sdp, caller, location, video)
+        finally:
+            self._placing -= 1
+
+    async def _place(
+        self, session: str, sdp: str, caller: str, location: dict[str, Any] | None, video: bool
+    ) -> tuple[WebSession, str, str]:
         pool = self.engine.pool
         for _ in range(MEMBER_TRIES):
             member_id = pool.take_for_web()
@@ -93,7 +109,9 @@ class WebCalls:
                 raise WebCallError(503, "every line of the centre is busy: retrying", 2)
             waiting = asyncio.get_running_loop().create_future()
             self._waits.answers[session] = waiting
-            offer = msg.WebOffer(offer=sdp, caller=caller, session=session, location=location)
+            offer = msg.WebOffer(
+                offer=sdp, caller=caller, session=session, location=location, video=video
+            )
             try:
                 if not pool.send(str(member_id), offer):
                     continue  # its connection is closing: the member is going away anyway
@@ -124,6 +142,10 @@ class WebCalls:
             log.warning("web offer %s not taken by member %d: %s", session, member_id, reply.reason)
         self.engine.metrics.web_calls.labels("busy").inc()
         raise WebCallError(503, "every line of the centre is busy: retrying", 2)
+
+    def _live_now(self, web: WebSession) -> bool:
+        record = self.engine.router.find(web.call_id)
+        return record is not None and record.ended_at is None and not web.hung_up
 
     def session(self, call_id: str, token: str) -> WebSession:
         web = self.sessions.get(call_id)

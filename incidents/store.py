@@ -11,6 +11,7 @@ relay can never see an event the record does not have (nor miss one it has).
 from __future__ import annotations
 
 import abc
+from collections.abc import Sequence
 from typing import Any
 
 from incidents.numbering import check_city, incident_uid
@@ -93,6 +94,22 @@ class SqlStore(abc.ABC):
         self, new: NewIncident, *, city: str, day: str, domain: str, targets: Targets = MQTT
     ) -> Incident:
         """A new incident numbered `<city>-<day>-<seq:06d>`, with its 'opened' event (seq 1)."""
+        incident, _ = await self.create_with(new, (), city=city, day=day, domain=domain,
+                                             targets=targets)  # fmt: skip
+        return incident
+
+    async def create_with(
+        self,
+        new: NewIncident,
+        then: Sequence[tuple[str, str, dict[str, Any]]],
+        *,
+        city: str,
+        day: str,
+        domain: str,
+        targets: Targets = MQTT,
+    ) -> tuple[Incident, list[IncidentEvent]]:
+        """`create`, and the events `then` ((kind, actor, data), at the opening's time) in the
+        same transaction: all of them are stored, or none (a text conversation's opening)."""
         if new.location is not None and not isinstance(new.location, dict):
             raise StoreError("location must be an object or None", 400)
         if len(day) != 8 or not day.isdigit():
@@ -102,7 +119,16 @@ class SqlStore(abc.ABC):
             incident_uid("x", domain)  # checks the domain before any number is taken
         except ValueError as error:
             raise StoreError(str(error), 400) from None
-        return await self._run(create_tx(new, city, day, domain, targets), write=True)
+
+        def tx() -> Tx[tuple[Incident, list[IncidentEvent]]]:
+            incident = yield from create_tx(new, city, day, domain, targets)
+            events = []
+            for kind, actor, data in then:
+                tx = append_tx(incident.number, kind, actor, new.opened_at, data, {}, targets)
+                events.append((yield from tx))
+            return incident, events
+
+        return await self._run(tx(), write=True)
 
     async def append(
         self,

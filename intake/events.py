@@ -97,11 +97,15 @@ class SeatSeen:
     """The seat."""
     ready: bool
     """The ACD has it READY: signed in, not on a call, not in wrap-up, not paused."""
+    console: bool
+    """A console of this seat has the live stream open now (someone is watching the screen):
+    only such a seat is offered texts, and one whose console is gone loses them after a while."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SeatsSeen(IntakeEvent):
-    """The seats that could answer texts now (every seat with a signed-in call-taker)."""
+    """The seats that could answer texts now (every seat with a signed-in call-taker); `at` is
+    when they were looked at (a console seen gone is counted gone from the first such look)."""
 
     seats: tuple[SeatSeen, ...]
     """All of them; a seat missing here has no call-taker signed in."""
@@ -140,10 +144,13 @@ class WithdrawOffer(IntakeAction):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RequeueText(IntakeAction):
-    """The conversation waits again, first in line (its call-taker signed out)."""
+    """The conversation waits again, first in line: file it, tell the supervisors."""
 
     seat_id: str
     """The seat that had taken it."""
+    reason: str
+    """'signed-out' (its call-taker logged out) or 'console-gone' (no console of the seat has
+    had the live stream open for `console_gone` s: a crashed browser, a closed tab)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -182,6 +189,18 @@ class DeliverReply(IntakeAction):
     """The reply's number in the conversation."""
     text: str
     """The reply."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AlertUnanswered(IntakeAction):
+    """Raise an alert: a citizen's message has waited `unanswered_alert` s with no reply."""
+
+    seat_id: str
+    """The seat holding the conversation ('' while it waits in the line)."""
+    seq: int
+    """The unanswered message (the citizen's latest)."""
+    waited: float
+    """Seconds since it came in."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

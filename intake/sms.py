@@ -11,7 +11,16 @@ files the text and answers with the transaction's ids and a status; the front re
 transaction (`t_continue`) and replies with that status. With no engine connected the front
 answers 503 with Retry-After at once; an engine that does not answer within the front's
 timer gets a 503 too, so the gateway sends again rather than the text being lost. A refused
-text (not from a phone number, not decodable) gets its 4xx from the engine.
+text (not from a phone number, not decodable, empty, too long: the sender's own fault) gets its
+4xx from the engine; anything else that keeps it from being filed (the store failing, a bug)
+gets 503, which the front sends with Retry-After: a gateway takes any other 5xx as final, and
+the text would be lost.
+
+A gateway whose 200 came late or got lost sends the same MESSAGE again (same Call-ID, and the
+same CSeq, RFC 3428 retransmission rules aside). The engine remembers each MESSAGE it filed for
+DEDUPE_S seconds, by its Call-ID and CSeq (the Call-ID and a hash of the body when the front
+sends no CSeq), and answers a repeat with the first one's 200 without filing it twice; a
+repeat that comes while the first is still being filed waits for its outcome.
 
 Replies go out through the same front as a new MESSAGE transaction (`tm.t_uac_wait` over the
 JSON-RPC the engine already uses; jsonrpcs answers it asynchronously, so no front process
@@ -27,9 +36,11 @@ import base64
 import binascii
 import codecs
 import contextlib
+import hashlib
 import json
 import logging
 import re
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -44,6 +55,10 @@ PART_BYTES = 1000
 """A reply is cut into parts of at most this many bytes of UTF-8, at character boundaries."""
 NUMBER = re.compile(r"^\+?[0-9]{3,20}$")
 RECONNECT_MIN, RECONNECT_MAX = 0.2, 5.0
+DEDUPE_S = 300.0
+"""Seconds a filed MESSAGE is remembered, so a repeat of it is answered 200 and not filed."""
+SENDERS_FAULT = frozenset({400, 413, 415, 513})
+"""Refusals of the text itself: the gateway may give up on those. Anything else is 503."""
 
 Rpc = Callable[..., Awaitable[Any]]
 
@@ -57,6 +72,8 @@ class SmsIn:
     number: str
     """The citizen's number (the From user)."""
     text: str
+    key: str = ""
+    """What tells a repeat of this MESSAGE from a new one ('' when the front sent no Call-ID)."""
 
 
 class SmsError(Exception):
@@ -126,7 +143,22 @@ def parse_message(event: dict[str, Any]) -> SmsIn:
         text = raw.decode(charset)
     except (LookupError, UnicodeDecodeError):
         raise SmsError(f"Body Is Not {charset[:20]}", 415) from None
-    return SmsIn(tindex=tindex, tlabel=tlabel, number=number, text=text)
+    return SmsIn(tindex=tindex, tlabel=tlabel, number=number, text=text,
+                 key=repeat_key(event, number, raw))  # fmt: skip
+
+
+def repeat_key(event: dict[str, Any], number: str, raw: bytes) -> str:
+    """(Call-ID, CSeq) of the relayed MESSAGE, else (Call-ID, SHA-256 of the body); '' when
+    the front sent no readable Call-ID (then nothing is recognised as a repeat)."""
+    try:
+        callid = base64.b64decode(str(event.get("callid") or ""), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return ""
+    if not callid.strip():
+        return ""
+    cseq = str(event.get("cseq") or "").strip()
+    second = f"cseq {cseq}" if cseq.isdigit() else f"body {hashlib.sha256(raw).hexdigest()}"
+    return f"{number}\n{callid.strip()}\n{second}"
 
 
 def answer(tindex: int, tlabel: int, code: int, reason: str) -> bytes:
@@ -181,7 +213,10 @@ class SmsChannel:
         self.rpc = rpc
         self.desk = desk
         self.connected = False
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._filing: dict[str, tuple[float, asyncio.Task[tuple[int, str]]]] = {}
+        """Repeat key -> (when it came, its filing): a repeat waits for and answers the same."""
+        self.clock = time.monotonic
 
     async def run(self) -> None:
         """Stay connected to the front's evapi socket; reconnect with backoff."""
@@ -234,17 +269,46 @@ class SmsChannel:
         except ValueError as exc:
             log.error("sms: %s", exc)
             return
-        try:
-            filed = await self.desk.receive("sms", sms.number, sms.text, caller=sms.number)
-            code, reason = 200, f"Filed {filed.incident}"
-        except TextError as exc:
-            code, reason = exc.status_hint, str(exc).title()
-        except Exception:
-            log.exception("sms from %s could not be filed", sms.number)
-            code, reason = 500, "Not Filed"
+        code, reason = await self.file(sms)
         writer.write(answer(sms.tindex, sms.tlabel, code, reason))
         with contextlib.suppress(ConnectionError):
             await writer.drain()
+
+    async def file(self, sms: SmsIn) -> tuple[int, str]:
+        """File the text once (a repeat gets the first one's outcome); the status to answer."""
+        now = self.clock()
+        for key in [k for k, (at, t) in self._filing.items() if now - at > DEDUPE_S and t.done()]:
+            del self._filing[key]
+        while sms.key and (known := self._filing.get(sms.key)) is not None:
+            _, task = known
+            if task.done() and _outcome(task)[0] != 200:
+                break  # the first try failed: this repeat is filed afresh
+            await asyncio.wait([task])  # the first is still being filed: its outcome
+            code, reason = _outcome(task)
+            if code == 200:
+                log.info("sms from %s: a repeat of one filed, answered 200 again", sms.number)
+                return code, reason
+        task = asyncio.ensure_future(self._file_once(sms))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        if sms.key:
+            self._filing[sms.key] = (now, task)
+        await asyncio.wait([task])  # not cancelled with the caller: the filing goes on
+        return _outcome(task)
+
+    async def _file_once(self, sms: SmsIn) -> tuple[int, str]:
+        try:
+            filed = await self.desk.receive("sms", sms.number, sms.text, caller=sms.number)
+            return 200, f"Filed {filed.incident}"
+        except TextError as exc:
+            if exc.status_hint in SENDERS_FAULT:
+                log.warning("sms from %s refused (%d): %s", sms.number, exc.status_hint, exc)
+                return exc.status_hint, str(exc).title()
+            log.error("sms from %s not filed (%d, answered 503): %s", sms.number,
+                      exc.status_hint, exc)  # fmt: skip
+        except Exception:  # the store failing, a bug: the gateway must send it again
+            log.exception("sms from %s could not be filed (answered 503)", sms.number)
+        return 503, "Not Filed Try Again"
 
     async def send(self, address: str, text: str) -> Delivery:
         """A reply as SIP MESSAGE(s) to the citizen's number at the gateway."""
@@ -267,3 +331,8 @@ class SmsChannel:
             if not last.ok:
                 break
         return last
+
+
+def _outcome(task: asyncio.Task[tuple[int, str]]) -> tuple[int, str]:
+    """A finished filing's status (503 if it was cancelled: the gateway sends it again)."""
+    return (503, "Not Filed Try Again") if task.cancelled() else task.result()

@@ -253,7 +253,8 @@ class Metrics:
         self.web_calls = Counter(
             "hotline110_web_calls",
             "WebRTC calls from the 110 web app, by how the offer ended: answered (the call is "
-            "offered to the ACD), busy (no idle member: 503), refused (a bad offer).",
+            "offered to the ACD), busy (no idle member: 503), full (webrtc.max_calls: 503), "
+            "refused (a bad offer: 400).",
             ["outcome"],
             registry=r,
         )

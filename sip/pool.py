@@ -265,6 +265,7 @@ class Pool:
     def _spawn(self, action: sl.StartMember) -> None:
         pool = self.settings.pool
         front = self.settings.front
+        webrtc = self.settings.webrtc
         spec = MemberSpec(
             member_id=action.member_id,
             slot=action.slot,
@@ -285,6 +286,10 @@ class Pool:
             hold_announcement=self.hold_announcement,
             ng911_domain=self.settings.incidents.domain,
             webrtc_addresses=self.settings.webrtc.addresses,
+            webrtc_port=webrtc.port_base + action.slot * webrtc.ports_per_member
+            if webrtc.port_base
+            else 0,
+            webrtc_ports=webrtc.ports_per_member,
         )
         self._members[action.member_id] = _Member(member_id=action.member_id, slot=action.slot)
         self._spawn_times[action.member_id] = time.monotonic()

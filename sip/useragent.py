@@ -85,6 +85,9 @@ class MemberSpec:
     """Domain of the NG911 call URN sent in Call-Info on every leg placed ('' = none)."""
     webrtc_addresses: tuple[str, ...] = ()
     """Addresses a WebRTC caller's ICE candidates are offered on (() = every interface)."""
+    webrtc_port: int = 0
+    """First UDP port of this member's WebRTC sockets (0 = the kernel's ephemeral ports)."""
+    webrtc_ports: int = 0
     web_trunk: str = "web-app"
     """The trunk name WebRTC callers are counted under."""
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import fractions
 import hashlib
 import logging
@@ -69,6 +70,33 @@ def use_host_addresses(addresses: tuple[str, ...]) -> None:
             return list(chosen)
 
         aioice.ice.get_host_addresses = chosen_addresses
+
+
+def use_ports(first: int, count: int) -> None:
+    """Bind this process's WebRTC sockets in [first, first + count): firewalls open a known
+    range, and members never collide. aioice asks the loop for port 0; the running loop's
+    `create_datagram_endpoint` is wrapped to try the range's ports in turn instead."""
+    if first <= 0 or count <= 0:
+        return
+    loop = asyncio.get_running_loop()
+    original = getattr(loop, "_unranged_datagram_endpoint", loop.create_datagram_endpoint)
+    loop._unranged_datagram_endpoint = original  # type: ignore[attr-defined]
+    ports = [first + n for n in range(count)]
+
+    async def bound(factory: Any, local_addr: Any = None, **kwargs: Any) -> Any:
+        if local_addr is None or local_addr[1] != 0:
+            return await original(factory, local_addr=local_addr, **kwargs)
+        for _ in range(len(ports)):
+            port = ports.pop(0)
+            ports.append(port)  # round robin: a port just closed rests before it is reused
+            try:
+                return await original(factory, local_addr=(local_addr[0], port), **kwargs)
+            except OSError as exc:
+                if exc.errno != errno.EADDRINUSE:
+                    raise
+        raise OSError(errno.EADDRINUSE, f"every WebRTC port {first}-{first + count - 1} is in use")
+
+    loop.create_datagram_endpoint = bound  # type: ignore[method-assign,assignment]
 
 
 class ConferenceTrack(MediaStreamTrack):
@@ -249,15 +277,16 @@ class WebCaller:
     def gone(self) -> bool:
         return self._gone
 
-    async def accept(self, offer: str) -> str:
-        """Answer the browser's offer (its candidates included); returns our answer SDP."""
+    async def accept(self, offer: str, *, video: bool = True) -> str:
+        """Answer the browser's offer (its candidates included); returns our answer SDP.
+        Without `video` the answer refuses the video stream: the browser does not send it."""
         pc = self.pc
 
         @pc.on("track")
         def on_track(track: MediaStreamTrack) -> None:
             if track.kind == "audio":
                 self._spawn(self._pump_audio(track))
-            elif track.kind == "video" and self.video is None:
+            elif track.kind == "video" and self.video is None and video:
                 self.video = track
                 self._spawn(self._pump_video(self.relay.subscribe(track)))
 
@@ -272,11 +301,17 @@ class WebCaller:
         if not any(t.kind == "audio" for t in pc.getTransceivers()):
             raise ValueError("the offer has no audio")
         pc.addTrack(ConferenceTrack(self.to_browser, self.rate))
+        for transceiver in pc.getTransceivers():
+            if transceiver.kind == "video" and not video:
+                transceiver.direction = "inactive"
         await pc.setLocalDescription(await pc.createAnswer())
         return str(pc.localDescription.sdp)
 
     def offers_video(self) -> bool:
-        return any(t.kind == "video" for t in self.pc.getTransceivers())
+        """The call carries the caller's video (offered, and not refused by us)."""
+        return any(
+            t.kind == "video" and t.direction != "inactive" for t in self.pc.getTransceivers()
+        )
 
     def hang_up(self, reason: str) -> None:
         """The caller is gone (or must go): tell the agent once; the member closes us later."""

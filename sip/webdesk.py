@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from conference.recording import recording_path
 from sip import messages as msg
-from sip.webcaller import NEGOTIATE_S, WebCaller, use_host_addresses
+from sip.webcaller import NEGOTIATE_S, WebCaller, use_host_addresses, use_ports
 from sip.webleg import WebCallerArrived, WebCallerGone
 from sip.webmessages import WEB_COMMANDS
 
@@ -92,6 +92,7 @@ class WebDesk:
             self._refuse(offer, "the member has a call", busy=True, retry=True)
             return
         use_host_addresses(self.spec.webrtc_addresses)
+        use_ports(self.spec.webrtc_port, self.spec.webrtc_ports)
         video_path = None
         if self.spec.recordings_dir:
             wav = recording_path(self.spec.recordings_dir, self.call_id, offer.session, time.time())
@@ -99,7 +100,9 @@ class WebDesk:
         caller = WebCaller(rate=self.spec.clock_rate, video_path=video_path, on_gone=self._gone)
         self.caller = caller
         try:
-            answer = await asyncio.wait_for(caller.accept(offer.offer), NEGOTIATE_S)
+            answer = await asyncio.wait_for(
+                caller.accept(offer.offer, video=offer.video), NEGOTIATE_S
+            )
         except Exception as exc:  # reported to the engine, which decides
             self.caller = None
             await caller.close()

@@ -28,6 +28,9 @@ class WebOffer(Message):
     """The engine's id for this web session (the SIP Call-ID of its records)."""
     location: dict[str, Any] | None = None
     """The browser's position when it called: lat, lon, radius_m, method."""
+    video: bool = True
+    """Take the caller's video; False when the centre's video capacity is used up: the answer
+    refuses the video stream (the browser stops sending it) and the call is audio only."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

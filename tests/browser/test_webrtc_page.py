@@ -84,11 +84,15 @@ async def test_chromium_calls_the_seat_hears_it_the_console_sees_it_the_page_sho
 
             # the console shows the caller's live video
             await expect(console.locator("#media-panel")).to_have_attribute("data-video", "live")
-            await console.wait_for_function(
-                "() => { const v = document.querySelector('#caller-video');"
-                " return v.videoWidth > 0 && v.getVideoPlaybackQuality().totalVideoFrames > 10; }",
-                timeout=10_000,
-            )
+            try:
+                await console.wait_for_function(
+                    "() => { const v = document.querySelector('#caller-video');"
+                    " return v.videoWidth > 0 && v.getVideoPlaybackQuality().totalVideoFrames > 10; }",
+                    timeout=15_000,
+                )
+            except Exception:
+                note = await console.locator("#video-note").text_content()
+                raise AssertionError(f"no live video on the console: {note!r}") from None
 
             # dispatch: the officer is bridged, the page shows distance and ETA
             status, view = await http_json(

@@ -28,6 +28,7 @@ from engine.settings import (
     Settings,
     TrunkSettings,
 )
+from engine.settings_webrtc import WebrtcSettings
 from tests.access import AUTH, Users, access_file
 from tests.peers.ports import PortBlock, allocate
 from tests.peers.postgres import Postgres
@@ -69,6 +70,7 @@ def settings_for(
     recording: dict[str, Any] | None = None,
     incidents: dict[str, Any] | None = None,
     users: Users | None = None,
+    webrtc: dict[str, Any] | None = None,
 ) -> Settings:
     """Embedded defaults on this test's ports, with `seats` = [(seat_id, contact)]; the REST
     API takes the test service token (`tests.access.AUTH`) and `users`."""
@@ -94,6 +96,7 @@ def settings_for(
         dispatch=DispatchSettings(**(dispatch or {})),
         recording=RecordingSettings(**(recording or {})),
         incidents=IncidentSettings(**(incidents or {})),
+        webrtc=WebrtcSettings(**{"port_base": ports.webrtc, **(webrtc or {})}),
         seats=tuple(
             SeatSettings(id=seat_id, contact=contact, agent=f"agent-{seat_id}", ready=ready)
             for seat_id, contact in seats

@@ -11,7 +11,7 @@ import socket
 from dataclasses import dataclass
 
 LOW, HIGH = 10000, 32000
-SPAN = 1400
+SPAN = 1600
 
 
 def _free(port: int) -> bool:
@@ -79,6 +79,14 @@ class PortBlock:
     @property
     def officers_rtp(self) -> int:
         return self.base + 1200  # up to 15 workers x 12 (a Mosquitto may take base+1390)
+
+    @property
+    def webrtc(self) -> int:
+        return self.base + 1400  # up to 40 slots x 4 (the members' ICE sockets)
+
+    @property
+    def browsers(self) -> int:
+        return self.base + 1560  # 40 for test browsers (aiortc peers)
 
     @property
     def agency_http(self) -> int:

@@ -38,6 +38,11 @@ from tests.peers.webrtc_peer import Browser, FallsSilent, start_call
 pytestmark = pytest.mark.peers
 
 
+def browser_ports(ports: PortBlock) -> tuple[int, int]:
+    """The test's own ports for its aiortc browsers (never the kernel's ephemeral range)."""
+    return ports.browsers, 40
+
+
 async def citizen(engine: Any, method: str, path: str, token: str, body: Any = None) -> Any:
     http = engine.settings.http
     async with (
@@ -57,8 +62,8 @@ async def test_a_webrtc_caller_is_an_acd_call_heard_by_seat_and_officer_with_vid
             seats,
         ):
             await place_officers(engine, ids, incident)
-            browser = Browser(hz=CALLER_HZ, video=True)
-            watcher = Browser(watch=True)
+            browser = Browser(ports=browser_ports(ports), hz=CALLER_HZ, video=True)
+            watcher = Browser(ports=browser_ports(ports), watch=True)
             try:
                 lat, lon = incident
                 started = await start_call(
@@ -207,7 +212,10 @@ async def test_a_member_killed_under_a_webrtc_call_loses_only_that_call_and_its_
     ports: PortBlock, tmp_path: Path
 ) -> None:
     async with centre(ports, tmp_path, 2, farm={"tone_hz": SEAT_HZ}) as (engine, _):
-        first, second = Browser(hz=CALLER_HZ), Browser(hz=CALLER_HZ)
+        first, second = (
+            Browser(ports=browser_ports(ports), hz=CALLER_HZ),
+            Browser(ports=browser_ports(ports), hz=CALLER_HZ),
+        )
         try:
             started = await start_call(engine, first)
             lost = started["call"]
@@ -273,8 +281,8 @@ async def test_a_browser_whose_media_never_comes_or_stops_is_ended_not_left_talk
     async with centre(
         ports, tmp_path, 1, farm={"tone_hz": SEAT_HZ}, pool={"seat_media_timeout": 2.0}
     ) as (engine, _):
-        never = Browser(hz=CALLER_HZ)
-        frozen = Browser()
+        never = Browser(ports=browser_ports(ports), hz=CALLER_HZ)
+        frozen = Browser(ports=browser_ports(ports))
         frozen.pc.addTrack(FallsSilent(CALLER_HZ, 2.0))
         try:
             http = engine.settings.http
@@ -299,3 +307,45 @@ async def test_a_browser_whose_media_never_comes_or_stops_is_ended_not_left_talk
         finally:
             await never.close()
             await frozen.close()
+
+
+async def test_beyond_the_video_capacity_a_caller_is_taken_with_audio_only(
+    ports: PortBlock, tmp_path: Path
+) -> None:
+    """webrtc.max_video = 0: the answer refuses the video stream (the browser stops sending
+    it), the call goes on with audio, and no video is recorded or shown."""
+    async with centre(ports, tmp_path, 1, farm={"tone_hz": SEAT_HZ}, webrtc={"max_video": 0}) as (
+        engine,
+        seats,
+    ):
+        browser = Browser(ports=browser_ports(ports), hz=CALLER_HZ, video=True)
+        try:
+            started = await start_call(engine, browser)
+            video_lines = started["sdp"].split("m=video", 1)[1]
+            assert "a=inactive" in video_lines.split("m=", 1)[0]
+            call_id = started["call"]
+            await eventually(
+                lambda: (r := engine.router.calls.get(call_id)) and r.answered_at, 10, "answer"
+            )
+            status, view = await citizen(
+                engine, "GET", f"/api/intake/calls/{call_id}", started["token"]
+            )
+            assert view["video"] is False
+            watcher = Browser(ports=browser_ports(ports), watch=True)
+            body = {"type": "offer", "sdp": await watcher.offer()}
+            await watcher.close()
+            status, refused = await http_json(engine, "POST", f"/api/calls/{call_id}/video", body)
+            assert status == 409, refused
+            await asyncio.sleep(3)
+        finally:
+            heard_by_browser = browser.samples()
+            await browser.close()
+        await eventually(lambda: not engine.router.calls, 10, "the call to end")
+        seat_end = await seats.wait_event("seat1", "ended", 5)
+        samples, rate = read_wav(Path(seat_end["recording"]))
+        assert heard(samples[-2 * rate :], rate)[CALLER_HZ] > 0.5  # the audio went through
+        assert heard(heard_by_browser[-2 * 8000 :], 8000)[SEAT_HZ] > 0.5
+        number = engine.incidents.by_call[call_id]
+        await asyncio.sleep(0.5)
+        _, incident = await http_json(engine, "GET", f"/api/incidents/{number}")
+        assert not [e for e in incident["events"] if e["kind"] == "video-recorded"]

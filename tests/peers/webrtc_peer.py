@@ -19,7 +19,7 @@ from aiortc import (
 )
 from aiortc.mediastreams import MediaStreamError
 
-from sip.webcaller import use_host_addresses
+from sip.webcaller import use_host_addresses, use_ports
 
 RATE = 48000
 SAMPLES = 960
@@ -82,8 +82,16 @@ class PatternTrack(MediaStreamTrack):
 class Browser:
     """One aiortc peer: `offer()` for the engine, `answer()` with its reply."""
 
-    def __init__(self, *, hz: float | None = None, video: bool = False, watch: bool = False):
+    def __init__(
+        self,
+        *,
+        hz: float | None = None,
+        video: bool = False,
+        watch: bool = False,
+        ports: tuple[int, int] = (0, 0),
+    ):
         use_host_addresses(("127.0.0.1",))
+        use_ports(*ports)  # the test's block (PortBlock.browsers), never the ephemeral range
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         self.heard: list[np.ndarray] = []
         self.frames = 0

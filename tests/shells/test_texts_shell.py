@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient, TestServer
 
 from engine.http import build_app
@@ -29,15 +30,28 @@ from tests.shells.test_intake_shell import report
 Client = TestClient[Any, Any]
 
 
+class TextEngine(FakeEngine):
+    """The incidents shell's engine, with the status line the console's live stream sends."""
+
+    def summary(self) -> dict[str, Any]:
+        return {"waiting": 0}
+
+
 @contextlib.asynccontextmanager
 async def desk(
-    tmp_path: Path, offer_timeout: float = 20.0
+    tmp_path: Path,
+    offer_timeout: float = 20.0,
+    *,
+    console_gone: float = 60.0,
+    unanswered_alert: float = 120.0,
 ) -> AsyncIterator[tuple[FakeEngine, Client, dict[str, Client]]]:
     """A centre with seats s1, s2, the people of PEOPLE (none logged in yet), the text desk
     running, and one HTTP client per person plus a citizen (no credentials)."""
-    engine = FakeEngine(tmp_path / "incidents.db", seats=2)
+    engine = TextEngine(tmp_path / "incidents.db", seats=2)
     engine.access.directory = directory(PEOPLE)
     engine.texts.desk.offer_timeout = offer_timeout
+    engine.texts.desk.console_gone = console_gone
+    engine.texts.desk.unanswered_alert = unanswered_alert
     engine.texts.rate = IntakeDesk(MediaStore(tmp_path / "media"), per_minute=3)
     async with running(engine) as (_, service):
         loop = asyncio.create_task(engine.texts.run())
@@ -60,10 +74,23 @@ async def until(check: Callable[[], Any], what: str, timeout: float = 5.0) -> An
     return value
 
 
-async def seated(client: Client, user: str, seat: str, *, ready: bool = True) -> None:
+async def seated(
+    client: Client, user: str, seat: str, *, ready: bool = True, console: bool = True
+) -> ClientResponse | None:
+    """Log `user` in at `seat` with the console open (its live stream: the response, to close
+    when the console goes away), READY unless told."""
     await log_in(client, user, seat)
+    stream = await watch(client) if console else None
     if ready:
         assert (await client.post(f"/api/seats/{seat}/ready")).status == 200
+    return stream
+
+
+async def watch(client: Client) -> ClientResponse:
+    """The console's live stream, open (what the seat console does as it starts)."""
+    stream = await client.get("/api/stream")
+    assert stream.status == 200
+    return stream
 
 
 def topics(engine: FakeEngine, prefix: str = "text/") -> list[tuple[str, Any]]:
@@ -105,6 +132,8 @@ async def test_a_web_report_becomes_a_conversation_a_call_taker_answers(tmp_path
         assert (await zhao.post(f"/api/texts/{cid}/accept")).status == 403
         early = await li.post(f"/api/texts/{cid}/messages", json={"text": "hello"})
         assert early.status == 409  # accept first
+        unread = await li.post(f"/api/texts/{cid}/close")  # nor closed before it is read
+        assert unread.status == 409 and "accept" in (await unread.json())["error"]
         taken = await li.post(f"/api/texts/{cid}/accept")
         assert taken.status == 200 and (await taken.json())["state"] == "taken"
         replied = await li.post(f"/api/texts/{cid}/messages",
@@ -133,6 +162,9 @@ async def test_a_web_report_becomes_a_conversation_a_call_taker_answers(tmp_path
         late = await citizen.post(f"/api/intake/conversations/{cid}/messages", headers=mine,
                                   json={"text": "hello?"})  # fmt: skip
         assert late.status == 409
+        assert await late.json() == {
+            "error": "This conversation was closed: send a new report or call 110."
+        }
 
         # the incident's timeline holds the whole conversation, each step under who did it
         incident = await (await service.get(f"/api/incidents/{number}")).json()

@@ -8,6 +8,7 @@ need staff. The SQLite store, router, dispatcher and aiohttp app are real; the m
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -222,8 +223,11 @@ async def test_a_source_calling_too_often_is_told_to_wait(
     centre: tuple[WebEngine, Any, Any],
 ) -> None:
     engine, citizen, _ = centre
+    engine.settings = dataclasses.replace(
+        engine.settings, webrtc=dataclasses.replace(engine.settings.webrtc, calls_per_minute=4)
+    )
     statuses = []
-    for _ in range(5):  # the shell's desk allows 4 a minute per address
+    for _ in range(5):  # webrtc.calls_per_minute: 4 a minute per address
         engine.pool.idle = [9]
         engine.pool.replies = [refused(busy=False)]
         reply = await citizen.post("/api/intake/calls", json={"type": "offer", "sdp": OFFER})
@@ -262,3 +266,30 @@ async def test_the_console_video_and_snapshot_are_for_staff_and_web_calls_only(
     assert refused_video.status == 409, await refused_video.text()  # an audio-only caller
     bad = await staff.post("/api/calls/2/video", json={"type": "offer", "sdp": OFFER})
     assert bad.status == 400  # no video in the console's offer
+
+
+async def test_the_centre_takes_at_most_max_calls_and_video_from_the_first_max_video(
+    centre: tuple[WebEngine, Any, Any],
+) -> None:
+    engine, citizen, _ = centre
+    engine.settings = dataclasses.replace(
+        engine.settings,
+        webrtc=dataclasses.replace(engine.settings.webrtc, max_calls=3, max_video=2),
+    )
+    engine.intake.per_minute = 100
+    offers = []
+    for member in (1, 2, 3):
+        engine.pool.idle = [member]
+        engine.pool.replies = [answered()]
+        reply = await citizen.post("/api/intake/calls", json={"type": "offer", "sdp": OFFER})
+        assert reply.status == 201
+        offer = engine.pool.sent[-1][1]
+        assert isinstance(offer, msg.WebOffer)
+        offers.append(offer.video)
+        engine.feed(offered(str(member), offer))
+    assert offers == [True, True, False]  # the third caller is taken with audio only
+    engine.pool.idle = [4]
+    reply = await citizen.post("/api/intake/calls", json={"type": "offer", "sdp": OFFER})
+    assert reply.status == 503 and reply.headers["Retry-After"] == "5"
+    assert "call 110" in (await reply.json())["error"]
+    assert engine.pool.idle == [4]  # no member taken for it

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import base64
 import json
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -79,3 +81,23 @@ def test_a_reply_is_cut_at_characters_into_parts_that_fit(text: str, limit: int)
     pieces = parts(text, limit)
     assert "".join(pieces) == text
     assert all(0 < len(p.encode("utf-8")) <= limit for p in pieces)
+
+
+def test_the_front_answers_an_sms_it_cannot_hand_over_with_503_never_a_final_5xx() -> None:
+    """A gateway takes any 5xx but 503 as final: the text would be lost. route[SMS] answers
+    4xx for the sender's own faults and 503 with Retry-After for everything else."""
+    cfg = (Path(__file__).parents[2] / "config" / "kamailio" / "kamailio.cfg").read_text()
+    start = cfg.index("route[SMS] {")
+    block = cfg[start : cfg.index("#!endif", start)]
+    lines = block.splitlines()
+    replies = [
+        (n, int(m.group(2)))
+        for n, line in enumerate(lines)
+        if (m := re.search(r'\b(sl_send_reply|t_reply)\("(\d+)"', line))
+    ]
+    assert replies, "no replies found in route[SMS]"
+    for n, code in replies:
+        assert 400 <= code < 500 or code in (503, 513), lines[n]  # 513: too large, his fault
+        if code == 503:
+            assert "Retry-After" in lines[n - 1], lines[n]
+    assert "evapi_async_relay" in block and '\\"callid\\"' in block and '\\"cseq\\"' in block

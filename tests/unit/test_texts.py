@@ -15,6 +15,7 @@ from hypothesis import given, settings, strategies as st
 
 from intake import events as ev
 from intake.texts import (
+    CLOSED_FOR_CITIZEN,
     MAX_TEXT,
     REQUESTS,
     TRANSITIONS,
@@ -32,11 +33,14 @@ def opened(cid: str, at: float, text: str = "help", channel: str = "sms") -> ev.
     )  # fmt: skip
 
 
-def seats(*ready: str, busy: tuple[str, ...] = ()) -> ev.SeatsSeen:
+def seats(*ready: str, busy: tuple[str, ...] = (), unwatched: tuple[str, ...] = ()) -> ev.SeatsSeen:
+    """Signed-in seats: READY ones, busy ones (on a call, paused), and READY ones whose console
+    has no live stream open (`unwatched`)."""
     return ev.SeatsSeen(
         at=0.0,
-        seats=tuple(ev.SeatSeen(seat_id=s, ready=True) for s in ready)
-        + tuple(ev.SeatSeen(seat_id=s, ready=False) for s in busy),
+        seats=tuple(ev.SeatSeen(seat_id=s, ready=True, console=True) for s in ready)
+        + tuple(ev.SeatSeen(seat_id=s, ready=False, console=True) for s in busy)
+        + tuple(ev.SeatSeen(seat_id=s, ready=True, console=False) for s in unwatched),
     )
 
 
@@ -96,7 +100,7 @@ def test_a_seat_that_takes_a_call_loses_its_offer_and_a_signed_out_seat_its_text
     ]
     assert desk.get("c1").state is TextState.TAKEN  # a taken one stays with the seat
     assert desk.handle(seats(), 5.0) == [
-        ev.RequeueText(conversation_id="c1", seat_id="s1")
+        ev.RequeueText(conversation_id="c1", seat_id="s1", reason="signed-out")
     ]  # signed out: back in line, first (it is the oldest)
     assert [c.id for c in desk.waiting()] == ["c1", "c2"]
     assert desk.handle(seats("s9"), 6.0) == [
@@ -142,6 +146,117 @@ def test_replies_go_out_through_the_channel_and_only_from_the_seat_that_took_it(
         desk.handle(ev.CitizenWrote(at=7.0, conversation_id="c1", text="?", wall=0.0), 7.0)
     assert late.value.status_hint == 409
     assert desk.open_for("sms", "+861391") is None  # the next SMS opens a new conversation
+
+
+def test_a_request_takes_effect_only_once_filed_and_a_failed_write_leaves_no_trace() -> None:
+    desk = TextDesk(offer_timeout=20.0)
+    desk.handle(seats("s1"), 0.0)
+    step = desk.begin(opened("c1", 1.0), 1.0)
+    assert (step.kind, step.data["seq"], step.data["text"]) == ("text-opened", 1, "help")
+    assert desk.conversations == {} and desk.waiting() == []  # not filed yet: nobody sees it
+    desk.abort(step)  # the write failed: no phantom conversation
+    assert desk.conversations == {} and desk.handle(seats("s1"), 1.5) == []
+    assert desk.commit(desk.begin(opened("c1", 2.0), 2.0), 2.0) == [
+        ev.AnnounceMessage(conversation_id="c1", seq=1, sender="citizen", text="help",
+                           wall=1.7e9 + 2.0),
+        ev.OfferText(conversation_id="c1", seat_id="s1", deadline=22.0),
+    ]  # fmt: skip
+    more = ev.CitizenWrote(at=3.0, conversation_id="c1", text="more", wall=0.0)
+    failed = desk.begin(more, 3.0)
+    assert (failed.kind, failed.seq) == ("text-in", 2)
+    desk.abort(failed)
+    assert len(desk.get("c1").messages) == 1
+    step = desk.begin(more, 4.0)
+    assert step.seq == 2  # no number is skipped: the incident gets 1, 2, never 1, 3
+    # while its step is being filed the conversation is held: nothing else moves it
+    with pytest.raises(TextError) as busy:
+        desk.begin(ev.TextAccepted(at=4.0, conversation_id="c1", seat_id="s1"), 4.0)
+    assert busy.value.status_hint == 409
+    assert desk.next_deadline() is None
+    assert desk.on_deadline(30.0) == [] and desk.handle(seats(), 31.0) == []
+    assert desk.get("c1").state is TextState.OFFERED
+    assert desk.commit(step, 32.0) == [
+        ev.AnnounceMessage(conversation_id="c1", seq=2, sender="citizen", text="more", wall=0.0)
+    ]
+    assert desk.handle(seats(), 33.0) == [
+        ev.WithdrawOffer(conversation_id="c1", seat_id="s1", reason="seat-gone")
+    ]
+
+
+def test_an_offered_text_is_accepted_before_its_seat_may_close_it() -> None:
+    desk = TextDesk()
+    desk.handle(seats("s1"), 0.0)
+    desk.handle(opened("c1", 1.0), 1.0)
+    with pytest.raises(TextError) as unread:
+        desk.handle(ev.TextClosed(at=2.0, conversation_id="c1", seat_id="s1", actor="user:li"),
+                    2.0)  # fmt: skip
+    assert unread.value.status_hint == 409 and "accept conversation c1 first" in str(unread.value)
+    assert desk.get("c1").state is TextState.OFFERED
+    # a supervisor may close it (a hoax, a duplicate): the offer is withdrawn
+    assert desk.handle(
+        ev.TextClosed(at=3.0, conversation_id="c1", seat_id="", actor="user:sun"), 3.0
+    ) == [
+        ev.WithdrawOffer(conversation_id="c1", seat_id="s1", reason="closed"),
+        ev.AnnounceClosed(conversation_id="c1", actor="user:sun"),
+    ]
+    with pytest.raises(TextError) as late:
+        desk.handle(ev.CitizenWrote(at=4.0, conversation_id="c1", text="hello?", wall=0.0), 4.0)
+    assert (late.value.status_hint, str(late.value)) == (409, CLOSED_FOR_CITIZEN)
+    assert str(late.value) == "This conversation was closed: send a new report or call 110."
+
+
+def test_only_a_watched_seat_is_offered_texts_and_one_whose_console_is_gone_loses_them() -> None:
+    desk = TextDesk(offer_timeout=20.0, console_gone=60.0)
+    desk.handle(seats(unwatched=("s1",)), 0.0)  # signed in and READY, but no console open
+    assert [type(a) for a in desk.handle(opened("c1", 1.0), 1.0)] == [ev.AnnounceMessage]
+    assert desk.handle(seats("s1"), 2.0) == [
+        ev.OfferText(conversation_id="c1", seat_id="s1", deadline=22.0)
+    ]
+    assert desk.handle(seats(unwatched=("s1",)), 3.0) == [
+        ev.WithdrawOffer(conversation_id="c1", seat_id="s1", reason="console-gone")
+    ]  # an offer goes at once: it goes to someone who is watching
+    desk.handle(seats("s1"), 4.0)
+    desk.handle(ev.TextAccepted(at=5.0, conversation_id="c1", seat_id="s1"), 5.0)
+    # a blip (EventSource reconnects in seconds) moves nothing
+    assert desk.handle(seats(unwatched=("s1",)), 10.0) == []
+    assert desk.handle(seats("s1"), 12.0) == []
+    assert desk.handle(seats(unwatched=("s1",)), 20.0) == []  # gone again, from 20 s
+    assert desk.next_deadline() == 80.0
+    assert desk.on_deadline(79.9) == []
+    assert desk.on_deadline(80.0) == [
+        ev.RequeueText(conversation_id="c1", seat_id="s1", reason="console-gone")
+    ]
+    assert desk.get("c1").state is TextState.WAITING and desk.get("c1").seat == ""
+    assert desk.handle(seats("s2", unwatched=("s1",)), 81.0) == [
+        ev.OfferText(conversation_id="c1", seat_id="s2", deadline=101.0)
+    ]  # first in line again, to a seat someone watches
+
+
+def test_a_citizen_left_without_a_reply_raises_one_alert_per_message() -> None:
+    desk = TextDesk(unanswered_alert=120.0)
+    desk.handle(seats("s1"), 0.0)
+    desk.handle(opened("c1", 1.0), 1.0)
+    desk.handle(ev.TextAccepted(at=2.0, conversation_id="c1", seat_id="s1"), 2.0)
+    assert desk.next_deadline() == 121.0
+    assert desk.on_deadline(120.9) == []
+    assert desk.on_deadline(121.0) == [
+        ev.AlertUnanswered(conversation_id="c1", seat_id="s1", seq=1, waited=120.0)
+    ]
+    assert desk.next_deadline() is None and desk.on_deadline(500.0) == []  # once
+    reply = ev.CallTakerWrote(at=501.0, conversation_id="c1", seat_id="s1", text="on our way",
+                              wall=0.0, actor="user:li")  # fmt: skip
+    desk.handle(reply, 501.0)
+    assert desk.next_deadline() is None  # answered
+    desk.handle(ev.CitizenWrote(at=510.0, conversation_id="c1", text="hurry", wall=0.0), 510.0)
+    assert desk.on_deadline(630.0) == [
+        ev.AlertUnanswered(conversation_id="c1", seat_id="s1", seq=3, waited=120.0)
+    ]
+    # a text nobody has taken is unanswered too
+    desk.handle(seats(), 699.0)
+    desk.handle(opened("c2", 700.0), 700.0)
+    assert desk.on_deadline(820.0) == [
+        ev.AlertUnanswered(conversation_id="c2", seat_id="", seq=1, waited=120.0)
+    ]
 
 
 def test_bad_requests_are_refused_with_a_status_and_change_nothing() -> None:
@@ -191,7 +306,7 @@ step = st.one_of(
     st.tuples(st.just("reply"), st.integers(0, 5), st.sampled_from((*SEATS, ""))),
     st.tuples(st.just("close"), st.integers(0, 5), st.sampled_from((*SEATS, ""))),
     st.tuples(st.just("seats"), st.frozensets(st.sampled_from(SEATS)),
-              st.frozensets(st.sampled_from(SEATS))),
+              st.frozensets(st.sampled_from(SEATS)), st.frozensets(st.sampled_from(SEATS))),
     st.tuples(st.just("wait"), st.floats(0.0, 30.0)),
 )  # fmt: skip
 
@@ -210,18 +325,24 @@ def event_for(item: tuple[Any, ...], now: float) -> ev.IntakeEvent | None:
     if kind == "close":
         return ev.TextClosed(at=now, conversation_id=cid, seat_id=item[2], actor="user:x")
     if kind == "seats":
-        ready, present = item[1], item[2] | item[1]
+        ready, present, unwatched = item[1], item[2] | item[1], item[3]
         return ev.SeatsSeen(at=now, seats=tuple(
-            ev.SeatSeen(seat_id=s, ready=s in ready) for s in sorted(present)))  # fmt: skip
+            ev.SeatSeen(seat_id=s, ready=s in ready, console=s not in unwatched)
+            for s in sorted(present)))  # fmt: skip
     return None
 
 
+def snapshot(desk: TextDesk) -> dict[str, Any]:
+    return {c.id: (c.state, c.seat, c.deadline, len(c.messages), c.alerted)
+            for c in desk.conversations.values()}  # fmt: skip
+
+
 @settings(max_examples=300, deadline=None)
-@given(st.lists(step, max_size=60))
-def test_random_sequences_keep_the_desk_consistent(steps: list[tuple[Any, ...]]) -> None:
+@given(st.lists(st.tuples(step, st.booleans()), max_size=60))
+def test_random_sequences_keep_the_desk_consistent(steps: list[tuple[Any, bool]]) -> None:
     desk = TextDesk(offer_timeout=20.0, per_seat=2)
     now, ready_seats = 0.0, set[str]()
-    for item in steps:
+    for item, write_fails in steps:
         if item[0] == "wait":
             now += item[1]
         while (due := desk.next_deadline()) is not None and due <= now:
@@ -230,17 +351,19 @@ def test_random_sequences_keep_the_desk_consistent(steps: list[tuple[Any, ...]])
         if event is None:
             continue
         if isinstance(event, ev.SeatsSeen):
-            ready_seats = {s.seat_id for s in event.seats if s.ready}
-        before = {c.id: (c.state, c.seat, len(c.messages)) for c in desk.conversations.values()}
+            ready_seats = {s.seat_id for s in event.seats if s.ready and s.console}
+        before = snapshot(desk)
         try:
-            desk.handle(event, now)
+            if write_fails and not isinstance(event, ev.SeatsSeen):
+                desk.abort(desk.begin(event, now))  # the store refused the write
+                assert snapshot(desk) == before  # a failed write leaves no trace
+            else:
+                desk.handle(event, now)
         except TextError:
-            after = {c.id: (c.state, c.seat, len(c.messages))
-                     for c in desk.conversations.values()}  # fmt: skip
-            assert after == before  # refused: nothing changed
+            assert snapshot(desk) == before  # refused: nothing changed
         offered = [c.seat for c in desk.conversations.values() if c.state is TextState.OFFERED]
         assert len(offered) == len(set(offered))  # one offer per seat at a time
-        assert set(offered) <= ready_seats  # only READY seats are offered texts
+        assert set(offered) <= ready_seats  # only READY, watched seats are offered texts
         for conversation in desk.conversations.values():
             held = conversation.state in (TextState.OFFERED, TextState.TAKEN)
             assert held == bool(conversation.seat)

@@ -12,7 +12,7 @@ const TOPICS = [
   'agency/dialing', 'agency/ringing', 'agency/answered', 'agency/bridged',
   'agency/failed', 'agency/ended',
   'officer/status', 'officer/signed-off',
-  'text/offered', 'text/withdrawn', 'text/waiting', 'text/taken', 'text/message',
+  'text/offered', 'text/withdrawn', 'text/requeued', 'text/taken', 'text/message',
   'text/delivery', 'text/closed',
   'alert',
 ];

@@ -27,6 +27,15 @@ async function watch(callId) {
   const pc = new RTCPeerConnection({ iceServers: [] });
   watching = { callId, pc };
   pc.addTransceiver('video', { direction: 'recvonly' });
+  pc.onconnectionstatechange = () => {
+    // the live view broke (the network, the member busy): look again while the call lasts
+    if (pc.connectionState === 'failed' && watching && watching.pc === pc) {
+      $('#video-note').textContent = 'Video lost: reconnecting…';
+      setTimeout(() => {
+        if (watching && watching.pc === pc) watch(callId);
+      }, 1000);
+    }
+  };
   pc.ontrack = (event) => {
     const video = $('#caller-video');
     video.srcObject = event.streams[0] || new MediaStream([event.track]);
@@ -42,6 +51,11 @@ async function watch(callId) {
   } catch (err) {
     if (watching && watching.pc === pc) {
       $('#video-note').textContent = err.status === 409 ? err.message : `No video: ${err.message}`;
+      if (err.status === 504 || err.status === 0) {
+        setTimeout(() => {
+          if (watching && watching.pc === pc) watch(callId); // the member was slow: try again
+        }, 2000);
+      }
     }
   }
 }

@@ -123,7 +123,8 @@ function conversation(c) {
       c.state === 'offered'
         ? h('button', { class: 'btn small go text-accept', type: 'button', text: 'Accept', onclick: () => act(c.id, 'accept') })
         : null,
-      h('button', { class: 'btn small text-close', type: 'button', text: 'Close', onclick: () => act(c.id, 'close') }),
+      // an offered text is accepted (read) before it can be closed: the engine says 409 too
+      taken ? h('button', { class: 'btn small text-close', type: 'button', text: 'Close', onclick: () => act(c.id, 'close') }) : null,
     ),
     h(
       'ol',
