@@ -35,7 +35,7 @@ class WebrtcSettings:
         default=4, metadata=_doc("The caller's, and one per console watching its video.")
     )
     max_calls: int = field(
-        default=10,
+        default=6,
         metadata=_doc("WebRTC calls at once; beyond, 503 with Retry-After (a phone call still "
                       "gets through)."),
     )  # fmt: skip
