@@ -9,7 +9,6 @@ import asyncio
 import re
 import time
 from pathlib import Path
-from typing import Any
 
 import av
 import numpy as np
@@ -29,6 +28,7 @@ from tests.peers.audio import read_wav
 from tests.peers.conftest import eventually, http_json
 from tests.peers.ports import PortBlock
 from tests.peers.test_dispatch_live import city_with_phones, officer_phones, place_officers
+from tests.peers.webrtc_peer import filed
 
 pytestmark = pytest.mark.peers
 PHONE = {"width": 412, "height": 860}
@@ -108,8 +108,7 @@ async def test_chromium_calls_the_seat_hears_it_the_console_sees_it_the_page_sho
             await console.keyboard.press("Alt+s")
             await expect(console.locator("#pictures img")).to_have_count(1, timeout=10_000)
             number = engine.incidents.by_call[call_id]
-            _, filed = await http_json(engine, "GET", f"/api/incidents/{number}")
-            (shot,) = [e for e in filed["events"] if e["kind"] == "snapshot"]
+            shot = await filed(engine, number, "snapshot")
             assert shot["actor"] == "user:li" and shot["data"]["officer"] == ids[0]
             await console.wait_for_function(
                 "() => document.querySelector('#pictures img').naturalWidth > 0"
@@ -129,18 +128,7 @@ async def test_chromium_calls_the_seat_hears_it_the_console_sees_it_the_page_sho
             assert share > 0.05, f"the seat heard {share:.0%} of 100 ms windows above silence"
 
             # the caller's video is recorded and filed with the incident
-
-            async def video() -> Any:
-                _, inc = await http_json(engine, "GET", f"/api/incidents/{number}")
-                return next((e for e in inc["events"] if e["kind"] == "video-recorded"), None)
-
-            filed = None
-            for _ in range(100):
-                if filed := await video():
-                    break
-                await asyncio.sleep(0.1)
-            assert filed is not None
-            data = filed["data"]["video"]
+            data = (await filed(engine, number, "video-recorded"))["data"]["video"]
             with av.open(data["path"]) as container:
                 frames = sum(1 for _ in container.decode(video=0))
             assert frames == data["frames"] > 30, data

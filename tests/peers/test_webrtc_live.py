@@ -33,7 +33,7 @@ from tests.peers.test_dispatch_live import (
     officer_phones,
     place_officers,
 )
-from tests.peers.webrtc_peer import Browser, FallsSilent, start_call
+from tests.peers.webrtc_peer import Browser, FallsSilent, filed, start_call
 
 pytestmark = pytest.mark.peers
 
@@ -169,35 +169,16 @@ async def test_a_webrtc_caller_is_an_acd_call_heard_by_seat_and_officer_with_vid
                 CALLER_HZ,
                 "browser",
             )
-            seat_end = await seats.wait_event("seat1", "ended", 5)
-            samples, rate = read_wav(Path(seat_end["recording"]))
-            assert_hears(
-                heard(samples[-5 * rate : -2 * rate], rate),
-                [CALLER_HZ, OFFICER_HZ],
-                SEAT_HZ,
-                "seat",
-            )
-            officer_end = await officers.wait_event("seat50", "ended", 5)
-            samples, rate = read_wav(Path(officer_end["recording"]))
-            assert_hears(
-                heard(samples[-5 * rate : -2 * rate], rate),
-                [CALLER_HZ, SEAT_HZ],
-                OFFICER_HZ,
-                "officer",
-            )
+            for farm, phone, own, others in (
+                (seats, "seat1", SEAT_HZ, [CALLER_HZ, OFFICER_HZ]),
+                (officers, "seat50", OFFICER_HZ, [CALLER_HZ, SEAT_HZ]),
+            ):
+                ended_at = await farm.wait_event(phone, "ended", 5)
+                samples, rate = read_wav(Path(ended_at["recording"]))
+                assert_hears(heard(samples[-5 * rate : -2 * rate], rate), others, own, phone)
 
             # the caller's video, recorded and filed with the incident
-            async def filed_video() -> Any:
-                _, inc = await http_json(engine, "GET", f"/api/incidents/{number}")
-                return next((e for e in inc["events"] if e["kind"] == "video-recorded"), None)
-
-            video = None
-            for _ in range(100):
-                video = await filed_video()
-                if video:
-                    break
-                await asyncio.sleep(0.1)
-            assert video is not None
+            video = await filed(engine, number, "video-recorded")
             data = video["data"]["video"]
             path = Path(data["path"])
             assert hashlib.sha256(path.read_bytes()).hexdigest() == data["sha256"]

@@ -164,3 +164,18 @@ class FallsSilent(ToneTrack):
         if self._n / RATE >= self.seconds:
             await asyncio.sleep(3600)
         return await super().recv()
+
+
+async def filed(engine: Any, number: str, kind: str, timeout: float = 10.0) -> dict[str, Any]:
+    """The first event of `kind` in the incident, once the engine has filed it (bounded)."""
+    from tests.peers.conftest import http_json
+
+    deadline = time.monotonic() + timeout
+    while True:
+        _, incident = await http_json(engine, "GET", f"/api/incidents/{number}")
+        found = next((e for e in incident.get("events", []) if e["kind"] == kind), None)
+        if found is not None:
+            return dict(found)
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no {kind} event in {number} after {timeout} s")
+        await asyncio.sleep(0.1)
