@@ -113,3 +113,26 @@ async def test_the_document_is_served_at_api_openapi_json(app: web.Application) 
         assert await reply.json() == openapi.DOCUMENT
     finally:
         await client.close()
+
+
+def test_the_routes_open_to_citizens_are_exactly_the_ones_documented_as_open() -> None:
+    """Everything under /api/intake/ is open (engine.http_access.CITIZEN_PREFIX): a staff route
+    put there by mistake would be open to the internet. The document says which routes need no
+    session; the two must agree, so such a route fails here."""
+    from engine.http_access import CITIZEN_PREFIX, PUBLIC
+
+    documented_open = {
+        (path, method)
+        for path, item in openapi.PATHS.items()
+        for method, operation in item.items()
+        if operation.get("security") == []
+    }
+    citizens = {
+        (path, method)
+        for path, item in openapi.PATHS.items()
+        for method in item
+        if path.startswith(CITIZEN_PREFIX)
+    }
+    public = {(path, method.lower()) for method, path in PUBLIC}
+    assert citizens <= documented_open, citizens - documented_open
+    assert documented_open == citizens | public, documented_open ^ (citizens | public)
