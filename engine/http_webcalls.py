@@ -156,7 +156,8 @@ async def watch_video(request: web.Request) -> web.Response:
     engine = _engine(request)
     try:
         sdp = _offer(await _json_body(request), engine.settings.webrtc.addresses, video=True)
-        answer = await engine.webcalls.watch(request.match_info["call_id"], sdp)
+        viewer = actor(request)
+        answer = await engine.webcalls.watch(request.match_info["call_id"], sdp, viewer)
     except WebCallError as exc:
         return _error(exc)
     return web.json_response({"type": "answer", "sdp": answer})

@@ -207,14 +207,18 @@ class WebCalls:
 
     # -- the console -------------------------------------------------------------------------
 
-    async def watch(self, call_id: str, offer: str) -> str:
-        """Answer a console's offer with the caller's live video."""
+    async def watch(self, call_id: str, offer: str, viewer: str = "") -> str:
+        """Answer a console's offer with the caller's live video (`viewer`'s earlier view of
+        this call, if any, is replaced)."""
         web = self._live(call_id)
         if not web.video:
             raise WebCallError(409, "this caller sends no video")
         watch_id = f"w{next(self._ids)}"
         reply = await self._ask(
-            self._waits.videos, watch_id, web, msg.WatchVideo(watch_id=watch_id, offer=offer)
+            self._waits.videos,
+            watch_id,
+            web,
+            msg.WatchVideo(watch_id=watch_id, offer=offer, viewer=viewer),
         )
         if isinstance(reply, msg.VideoRefused):
             raise WebCallError(409, reply.reason)

@@ -176,16 +176,19 @@ class VideoFile:
         try:
             if self.container is None:
                 self._open(frame.width, frame.height)
-            if (frame.width, frame.height) != (self.width, self.height):
-                # browsers change resolution under load; the file keeps its first size
-                frame = frame.reformat(width=self.width, height=self.height, format="yuv420p")
+            # the frame is shared (MediaRelay) with the consoles' senders, whose encoders run on
+            # aiortc's executor threads and set its pts: never touch it, encode a copy (a
+            # resolution change, browsers make them under load, is scaled to the file's size)
+            out = frame.reformat(width=self.width, height=self.height, format="yuv420p")
+            if out is frame:
+                planes = frame.to_ndarray(format="yuv420p")
+                out = av.VideoFrame.from_ndarray(planes, format="yuv420p")
             if self.first is None:
                 self.first = at
             pts = round((at - self.first) * 1000)
             if self.frames and pts <= round((self.last - self.first) * 1000):
                 pts = round((self.last - self.first) * 1000) + 1
             self.last = self.first + pts / 1000
-            out = frame.reformat(format="yuv420p") if frame.format.name != "yuv420p" else frame
             out.pts, out.time_base = pts, VIDEO_TIME_BASE
             for packet in self.stream.encode(out):
                 self.container.mux(packet)

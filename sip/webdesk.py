@@ -143,20 +143,26 @@ class WebDesk:
 
     async def _watch(self, command: msg.WatchVideo) -> None:
         caller = self.caller
+        viewer = command.viewer or command.watch_id
         try:
             if caller is None or caller.gone:
                 raise LookupError("the call has no WebRTC caller now")
+            # each view holds one of the member's few ports: a console that looks again gives
+            # its old view's back first, and the oldest view goes when they are all taken
+            stale = [caller.watchers.pop(viewer, None)]
+            while len(caller.watchers) >= max(1, self.spec.webrtc_ports - 1):
+                stale.append(caller.watchers.pop(next(iter(caller.watchers))))
+            for old in stale:
+                if old is not None:
+                    await old.close()
             answer, pc = await asyncio.wait_for(caller.watch(command.offer), NEGOTIATE_S)
-        except (LookupError, ValueError, TimeoutError) as exc:
+        except (LookupError, ValueError, TimeoutError, OSError) as exc:
             refused = msg.VideoRefused(
                 call_id=self.call_id, watch_id=command.watch_id, reason=str(exc) or "timed out"
             )
             self.emit(refused)
             return
-        old = caller.watchers.pop(command.watch_id, None)
-        if old is not None:
-            self._spawn(old.close())
-        caller.watchers[command.watch_id] = pc
+        caller.watchers[viewer] = pc
         self.emit(msg.VideoAnswered(call_id=self.call_id, watch_id=command.watch_id, answer=answer))
 
     async def _snapshot(self, command: msg.TakeSnapshot) -> None:

@@ -55,6 +55,8 @@ class WatchVideo(Message):
 
     watch_id: str
     offer: str
+    viewer: str = ""
+    """Who watches (the console's user): a console that looks again replaces its own view."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

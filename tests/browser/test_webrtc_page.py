@@ -129,6 +129,7 @@ async def test_chromium_calls_the_seat_hears_it_the_console_sees_it_the_page_sho
 
             # the caller's video is recorded and filed with the incident
             data = (await filed(engine, number, "video-recorded"))["data"]["video"]
+            assert data["error"] == "", data
             with av.open(data["path"]) as container:
                 frames = sum(1 for _ in container.decode(video=0))
             assert frames == data["frames"] > 30, data

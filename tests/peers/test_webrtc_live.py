@@ -99,6 +99,26 @@ async def test_a_webrtc_caller_is_an_acd_call_heard_by_seat_and_officer_with_vid
                 assert status == 200, answer
                 await watcher.answer(answer["sdp"])
                 await eventually(lambda: watcher.frames >= 10, 10, "live video frames")
+                # the same console looking again five times without closing its old views (a
+                # reload, a crash): each view replaces its own earlier one at the member, so
+                # its 4 ports never run out
+                views = []
+                for _ in range(5):
+                    again = Browser(ports=browser_ports(ports), watch=True)
+                    views.append(again)
+                    look = {"type": "offer", "sdp": await again.offer()}
+                    status, answer = await http_json(
+                        engine, "POST", f"/api/calls/{call_id}/video", look
+                    )
+                    assert status == 200, answer
+                    await again.answer(answer["sdp"])
+
+                    def shows(view: Browser = again) -> bool:
+                        return view.frames >= 3
+
+                    await eventually(shows, 10, "frames on the new view")
+                for view in views:
+                    await view.close()
 
                 # dispatch: the officer joins the same conference; the page shows the ETA
                 status, dispatched = await http_json(
@@ -180,6 +200,7 @@ async def test_a_webrtc_caller_is_an_acd_call_heard_by_seat_and_officer_with_vid
             # the caller's video, recorded and filed with the incident
             video = await filed(engine, number, "video-recorded")
             data = video["data"]["video"]
+            assert data["error"] == "", data
             path = Path(data["path"])
             assert hashlib.sha256(path.read_bytes()).hexdigest() == data["sha256"]
             with av.open(str(path)) as container:
