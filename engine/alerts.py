@@ -30,6 +30,10 @@ class Events:
         self._subscribers: list[asyncio.Queue[dict[str, Any]]] = []
 
     def publish(self, topic: str, **data: Any) -> dict[str, Any]:
+        if "seq" in data:
+            # the bus's own sequence orders the live stream and its replay: a publisher's
+            # 'seq' overriding it made streams drop the event as already sent
+            raise ValueError(f"{topic}: 'seq' belongs to the event bus")
         event = {"seq": next(self._seq), "topic": topic, "at": self._clock(), **data}
         self.recent.append(event)
         for queue in self._subscribers:

@@ -349,7 +349,7 @@ class TextService:
             outcome = "delivered" if delivery.ok else "failed"
             self.m_deliveries.labels(out.channel, outcome).inc()
             self.events.publish("text/delivery", conversation=conversation_id,
-                                incident=conversation.incident, seq=step.seq,
+                                incident=conversation.incident, message_seq=step.seq,
                                 ok=delivery.ok, detail=delivery.detail)  # fmt: skip
             return step.seq, delivery
 
@@ -422,7 +422,7 @@ class TextService:
                     "text-unanswered",
                     f"a citizen's text in incident {incident} has waited "
                     f"{action.waited:.0f} s without a reply",
-                    **base, seat_id=action.seat_id, seq=action.seq,
+                    **base, seat_id=action.seat_id, message_seq=action.seq,
                     waited=round(action.waited, 1),
                 )  # fmt: skip
             elif isinstance(action, ev.AnnounceTaken):
@@ -432,8 +432,8 @@ class TextService:
             elif isinstance(action, ev.AnnounceMessage):
                 channel = conversation.channel if conversation else ""
                 self.m_messages.labels(channel, action.sender).inc()
-                self.events.publish("text/message", **base, seq=action.seq, sender=action.sender,
-                                    text=action.text, wall=action.wall,
+                self.events.publish("text/message", **base, message_seq=action.seq,
+                                    sender=action.sender, text=action.text, wall=action.wall,
                                     seat_id=conversation.seat if conversation else "")  # fmt: skip
             elif isinstance(action, ev.AnnounceClosed):
                 self.events.publish("text/closed", **base, actor=action.actor)

@@ -172,7 +172,7 @@ async def test_texts_go_only_to_a_watched_seat_and_come_back_when_its_console_is
                          if e["topic"] == "alert/text-unanswered"), None)  # fmt: skip
 
         alert = await until(unanswered, "the citizen's unanswered text alerted")
-        assert (alert["conversation"], alert["incident"], alert["seq"]) == (cid, number, 1)
+        assert (alert["conversation"], alert["incident"], alert["message_seq"]) == (cid, number, 1)
 
 
 async def test_behind_a_trusted_proxy_each_citizen_has_a_rate_limit_of_their_own(
