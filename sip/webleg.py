@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from conference import actions as act, bridge as br
 from incidents.numbering import call_uid
@@ -111,11 +111,11 @@ class WebCallerAgent:
     _call_info: list[str]
     _cancelled: set[str]
 
-    def emit(self, event: msg.Message) -> None:
-        raise NotImplementedError
+    if TYPE_CHECKING:  # provided by UserAgent, the class this part belongs to
 
-    def _execute(self, actions: list[act.BridgeAction]) -> None:
-        raise NotImplementedError
+        def emit(self, event: msg.Message) -> None: ...
+
+        def _execute(self, actions: list[act.BridgeAction]) -> None: ...
 
     @property
     def web_caller(self) -> Any:
